@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Runs every test of guestbook_notify: pg_regress, pg_isolation_regress and
+# the TAP tests (prove), on throwaway clusters started as the 'postgres' OS user.
+#
+#   sudo bash tests/run_tests.sh            # install deps, build, install, test
+#   sudo bash tests/run_tests.sh regress    # only one suite: regress|isolation|tap
+#
+# Environment:
+#   SKIP_DEPS=1      do not apt-get install (the packages are already there)
+#   SCRATCH=DIR      where the postgres-owned copy of the tree goes
+#   PROVE_TESTS=...  a subset of TAP files, e.g. tests/t/010_deliver.pl
+#   WERROR=0         build without -Werror
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+suite=${1:-all}
+case "$suite" in
+	all|regress|isolation|tap) ;;
+	*) echo "usage: $0 [all|regress|isolation|tap]" >&2; exit 2 ;;
+esac
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "run_tests.sh: run as root (it installs packages and the extension; the clusters run as 'postgres')" >&2
+	exit 2
+fi
+
+if [ "${SKIP_DEPS:-0}" != 1 ]; then
+	bash "$here/tests/install_deps.sh"
+fi
+
+export PATH="/usr/lib/postgresql/15/bin:$PATH"
+pg_config=/usr/lib/postgresql/15/bin/pg_config
+[ -x "$pg_config" ] || pg_config=$(command -v pg_config)
+
+# A copy the 'postgres' user owns: the clone may sit where it cannot write.
+scratch=${SCRATCH:-/tmp/guestbook_notify-test}
+rm -rf "$scratch"
+mkdir -p "$scratch"
+tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude=results \
+	--exclude=output_iso -cf - . | tar -C "$scratch" -xf -
+chown -R postgres: "$scratch"
+as_pg() { runuser -u postgres -- env PATH="$PATH" "$@"; }
+
+cflags="-Wall -Wextra -Wno-unused-parameter"
+[ "${WERROR:-1}" = 1 ] && cflags="$cflags -Werror"
+
+echo "== build (PG_CFLAGS=$cflags)"
+as_pg make -C "$scratch" -s clean >/dev/null
+as_pg make -C "$scratch" -s PG_CONFIG="$pg_config" PG_CFLAGS="$cflags"
+echo "== install"
+make -C "$scratch" -s PG_CONFIG="$pg_config" install >/dev/null
+
+status=0
+summary=()
+run() {
+	local name=$1; shift
+	echo "== $name"
+	if as_pg "$@"; then
+		summary+=("$name: passed")
+	else
+		summary+=("$name: FAILED")
+		status=1
+		for f in "$scratch"/regression.diffs "$scratch"/output_iso/regression.diffs; do
+			[ -s "$f" ] && { echo "--- $f"; head -c 20000 "$f"; }
+		done
+	fi
+}
+
+if [ "$suite" = all ] || [ "$suite" = regress ]; then
+	run "pg_regress" make -C "$scratch" PG_CONFIG="$pg_config" installcheck \
+		ISOLATION= TAP_TESTS=
+fi
+if [ "$suite" = all ] || [ "$suite" = isolation ]; then
+	run "pg_isolation_regress" make -C "$scratch" PG_CONFIG="$pg_config" installcheck \
+		REGRESS= TAP_TESTS=
+fi
+if [ "$suite" = all ] || [ "$suite" = tap ]; then
+	prove_tests=${PROVE_TESTS:-tests/t/*.pl}
+	run "prove" make -C "$scratch" PG_CONFIG="$pg_config" prove \
+		PROVE_TESTS="$prove_tests" PROVE_FLAGS="-I tests/lib --timer"
+	if [ $status -ne 0 ]; then
+		for f in "$scratch"/tmp_check/log/*; do
+			[ -f "$f" ] && { echo "--- $f (tail)"; tail -n 60 "$f"; }
+		done
+	fi
+fi
+
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+exit $status

@@ -38,8 +38,15 @@ rm -rf "$scratch"
 mkdir -p "$scratch"
 tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude=results \
 	--exclude=output_iso -cf - . | tar -C "$scratch" -xf -
+# Meta's OpenAPI spec (../shared beside the clone) for the request-body checks.
+spec="$here/../shared/whatsapp-openapi/business-messaging-api_v23.0.yaml"
+if [ -f "$spec" ]; then
+	mkdir -p "$scratch/tests/openapi"
+	cp "$spec" "$scratch/tests/openapi/"
+	export GBN_OPENAPI_SPEC="$scratch/tests/openapi/business-messaging-api_v23.0.yaml"
+fi
 chown -R postgres: "$scratch"
-as_pg() { runuser -u postgres -- env PATH="$PATH" "$@"; }
+as_pg() { runuser -u postgres -- env PATH="$PATH" GBN_OPENAPI_SPEC="${GBN_OPENAPI_SPEC:-}" "$@"; }
 
 cflags="-Wall -Wextra -Wno-unused-parameter"
 [ "${WERROR:-1}" = 1 ] && cflags="$cflags -Werror"
@@ -70,6 +77,9 @@ if [ "$suite" = all ] || [ "$suite" = regress ]; then
 	run "pg_regress" make -C "$scratch" PG_CONFIG="$pg_config" installcheck \
 		ISOLATION= TAP_TESTS=
 fi
+if [ "$suite" = all ] || [ "$suite" = regress ]; then
+	run "pg_dump round trip" bash -c "cd '$scratch' && bash tests/pg_dump_roundtrip.sh"
+fi
 if [ "$suite" = all ] || [ "$suite" = isolation ]; then
 	run "pg_isolation_regress" make -C "$scratch" PG_CONFIG="$pg_config" installcheck \
 		REGRESS= TAP_TESTS=
@@ -87,4 +97,7 @@ fi
 
 echo "== summary"
 printf '%s\n' "${summary[@]}"
+npass=$(printf '%s\n' "${summary[@]}" | grep -c ': passed$' || true)
+nfail=$(printf '%s\n' "${summary[@]}" | grep -c ': FAILED$' || true)
+echo "suites: $npass passed, $nfail failed"
 exit $status

@@ -2,7 +2,8 @@
 # Installs what building, testing and the demo need on Debian 12 (as root).
 set -euo pipefail
 pkgs="postgresql-15 postgresql-server-dev-15 postgresql-contrib libcurl4-openssl-dev
-      libjson-c-dev libipc-run-perl pkg-config make gcc python3 ca-certificates"
+      libjson-c-dev libipc-run-perl pkg-config make gcc python3 python3-yaml
+      python3-jsonschema ca-certificates"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# The README's demo: a throwaway PostgreSQL 15 cluster that preloads
+# guestbook_notify and talks to a local mock WhatsApp Cloud API; a case is
+# assigned to an operator, escalated to the unit lead, then to the head of
+# office (kadis); the script shows what the mock received and the audit rows.
+#
+#   sudo bash tests/demo.sh            # on a fresh Debian 12, as root
+#
+# Environment:
+#   SKIP_DEPS=1     do not run tests/install_deps.sh
+#   SKIP_BUILD=1    use the extension already installed
+#   KEEP=1          keep the scratch directory (cluster, logs) at the end
+#   DEMO_TIMEOUT=N  seconds to wait for the three messages (default 30)
+# Exits non-zero if the three notifications were not sent in time.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+timeout_s=${DEMO_TIMEOUT:-30}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "demo.sh: run as root (it installs packages and the extension; the cluster runs as 'postgres')" >&2
+	exit 2
+fi
+if [ "${SKIP_DEPS:-0}" != 1 ]; then
+	bash "$here/tests/install_deps.sh"
+fi
+
+export PATH="/usr/lib/postgresql/15/bin:$PATH"
+pg_config=/usr/lib/postgresql/15/bin/pg_config
+[ -x "$pg_config" ] || pg_config=$(command -v pg_config)
+python=/usr/bin/python3
+[ -x "$python" ] || python=$(command -v python3)
+
+work=$(mktemp -d /tmp/guestbook_notify-demo.XXXXXX)
+chown postgres: "$work"
+chmod 755 "$work"
+mock_pid=""
+pg_started=0
+
+cleanup() {
+	local rc=$?
+	set +e
+	if [ "$pg_started" = 1 ]; then
+		runuser -u postgres -- pg_ctl -D "$work/data" -m fast -w stop >/dev/null 2>&1
+	fi
+	if [ -n "$mock_pid" ]; then
+		kill "$mock_pid" 2>/dev/null
+		wait 2>/dev/null
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "== kept $work (cluster data, postgres.log, mock.jsonl)"
+	else
+		rm -rf "$work"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+as_pg() { runuser -u postgres -- env PATH="$PATH" "$@"; }
+
+# --- build and install, from a copy the postgres user owns ------------------
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+	echo "== build and install guestbook_notify"
+	mkdir -p "$work/src"
+	tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude=results \
+		--exclude=output_iso -cf - . | tar -C "$work/src" -xf -
+	chown -R postgres: "$work/src"
+	as_pg make -C "$work/src" -s clean >/dev/null
+	as_pg make -C "$work/src" -s PG_CONFIG="$pg_config"
+	make -C "$work/src" -s PG_CONFIG="$pg_config" install >/dev/null
+fi
+
+# --- the mock WhatsApp API ------------------------------------------------
+echo "== start the mock WhatsApp Cloud API (loopback)"
+token="demo-token-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+# as postgres; the shell records the mock's own pid before exec'ing it
+runuser -u postgres -- bash -c 'echo $$ >"$1"; shift; exec "$@"' mock "$work/mock.pid" \
+	"$python" "$here/tests/mock/whatsapp_mock.py" --host 127.0.0.1 --port 0 \
+	--port-file "$work/mock.port" --token "$token" --log "$work/mock.jsonl" \
+	>"$work/mock.out" 2>&1 &
+runner=$!
+for _ in $(seq 100); do
+	[ -z "$mock_pid" ] && [ -s "$work/mock.pid" ] && mock_pid=$(cat "$work/mock.pid")
+	[ -s "$work/mock.port" ] && break
+	kill -0 "$runner" 2>/dev/null || { cat "$work/mock.out" >&2; exit 1; }
+	sleep 0.1
+done
+[ -s "$work/mock.port" ] || { echo "demo.sh: the mock did not start" >&2; exit 1; }
+mock_port=$(cat "$work/mock.port")
+mock_url="http://127.0.0.1:$mock_port"
+echo "   $(head -n1 "$work/mock.out")"
+
+# --- a throwaway cluster --------------------------------------------------
+echo "== initdb a throwaway cluster in $work/data"
+pg_port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+as_pg initdb -D "$work/data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 \
+	|| { cat "$work/initdb.log" >&2; exit 1; }
+cat >>"$work/data/postgresql.conf" <<EOF
+
+# --- guestbook_notify demo ---
+port = $pg_port
+listen_addresses = ''
+unix_socket_directories = '$work'
+shared_preload_libraries = 'guestbook_notify'
+guestbook_notify.database_name = 'postgres'
+guestbook_notify.provider = 'cloud_api'
+guestbook_notify.api_url = '$mock_url/v23.0'
+guestbook_notify.phone_number_id = '106540352242922'
+guestbook_notify.access_token = '$token'
+guestbook_notify.app_base_url = 'https://guestbook.example.go.id'
+guestbook_notify.message_mode = 'template'
+EOF
+as_pg pg_ctl -D "$work/data" -l "$work/postgres.log" -w start >/dev/null
+pg_started=1
+
+psql_pg() { as_pg psql -X -v ON_ERROR_STOP=1 -h "$work" -p "$pg_port" -U postgres -d postgres "$@"; }
+
+echo "== CREATE EXTENSION, the reference guestbook schema, sample data, attach('public')"
+psql_pg -q -c 'CREATE EXTENSION guestbook_notify'
+psql_pg -q -f "$here/tests/schema/guestbook.sql"
+psql_pg -q -f "$here/tests/schema/sample_data.sql"
+psql_pg -q -At -c "SELECT guestbook_notify.attach('public')" >/dev/null
+
+# --- the scenario ------------------------------------------------------------
+echo "== assign case ABC123 to the operator Budi, escalate it to lead, then to kadis"
+psql_pg -q <<'SQL'
+BEGIN;
+INSERT INTO case_assignments (case_id, operator_id, assigned_by)
+VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2',
+        '00000000-0000-0000-0000-0000000000a1');
+UPDATE cases SET status = 'assigned', assigned_operator_id = '00000000-0000-0000-0000-0000000000a2',
+       updated_at = now() WHERE code = 'ABC123';
+COMMIT;
+UPDATE cases SET status = 'escalated', escalation_level = 'lead', updated_at = now() WHERE code = 'ABC123';
+UPDATE cases SET escalation_level = 'kadis', updated_at = now() WHERE code = 'ABC123';
+SQL
+
+echo "== wait (at most ${timeout_s}s) for the three notifications"
+count_sql="SELECT count(*) FILTER (WHERE q.status = 'sent') || '/' || count(*)
+             FROM guestbook_notify.notification_queue q
+             JOIN cases c ON c.id = q.case_id WHERE c.code = 'ABC123'"
+deadline=$(( $(date +%s) + timeout_s ))
+state=""
+while :; do
+	state=$(psql_pg -At -c "$count_sql")
+	[ "$state" = "3/3" ] && break
+	if [ "$(date +%s)" -ge "$deadline" ]; then
+		break
+	fi
+	sleep 0.2
+done
+echo "   sent/enqueued: $state"
+
+# --- what the mock received ------------------------------------------------------
+echo
+echo "== (a) messages the mock WhatsApp API received"
+"$python" - "$mock_url" <<'PY'
+import json, sys, urllib.request
+url = sys.argv[1]
+reqs = json.load(urllib.request.urlopen(url + "/_mock/requests?provider=cloud_api", timeout=10))["requests"]
+if not reqs:
+    print("   (none)")
+for r in reqs:
+    resp = r.get("response") or {}
+    print("-- #%d %s %s  recipient %s  auth %s  -> HTTP %s %s" % (
+        r["seq"], r["method"], r["path"], r.get("recipient"), r.get("auth"),
+        resp.get("status"), resp.get("id", "")))
+    print(json.dumps(r.get("body"), indent=2, ensure_ascii=False))
+PY
+
+echo
+echo "== (b) the audit rows"
+psql_pg -P pager=off <<'SQL'
+\echo notification_queue
+SELECT q.template_key, q.recipient_role AS role, q.to_number, q.status, q.attempt_count AS attempts,
+       q.provider, q.provider_message_id, q.sent_at, q.last_error
+  FROM guestbook_notify.notification_queue q ORDER BY q.created_at, q.id;
+\echo notification_attempts
+SELECT q.template_key, a.attempt_no, a.outcome, a.http_status, a.error_code,
+       round(a.duration_ms::numeric, 1) AS ms, a.provider_message_id
+  FROM guestbook_notify.notification_attempts a
+  JOIN guestbook_notify.notification_queue q ON q.id = a.notification_id
+ ORDER BY a.id;
+\echo case_events (contacted / notification_failed)
+SELECT e.id, c.code, e.event_type, jsonb_pretty(e.details) AS details
+  FROM case_events e JOIN cases c ON c.id = e.case_id
+ WHERE e.event_type IN ('contacted', 'notification_failed') ORDER BY e.id;
+\echo the message sent to the operator (message_text)
+SELECT message_text FROM guestbook_notify.notification_queue
+ WHERE template_key = 'assigned' ORDER BY created_at LIMIT 1;
+SQL
+
+if [ "$state" != "3/3" ]; then
+	echo "demo.sh: FAILED: only $state notifications of case ABC123 were sent within ${timeout_s}s" >&2
+	echo "--- postgres.log (tail)" >&2
+	tail -n 40 "$work/postgres.log" >&2
+	exit 1
+fi
+echo "== demo OK: the operator, the lead and the kadis were messaged, with their audit rows"

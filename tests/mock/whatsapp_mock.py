@@ -1,0 +1,1090 @@
+#!/usr/bin/python3
+"""
+whatsapp_mock.py -- a mock WhatsApp API for guestbook_notify's tests, demo and
+benchmark. Python 3 standard library only (Debian 12's python3).
+
+It speaks both providers the worker supports, on one loopback port:
+
+  Cloud API  POST /<version>/<phone_number_id>/messages
+             Authorization: Bearer <token>
+             -> 200 {"messaging_product":"whatsapp","contacts":[{"input":..,"wa_id":..}],
+                     "messages":[{"id":"wamid.<unique>"}]}
+             wrong/missing token -> 401 Graph error code 190
+             malformed body      -> 400 Graph error code 100
+  WAHA       POST /api/sendText   X-Api-Key: <key>
+             {"session":..,"chatId":"62...@c.us","text":..}
+             -> 201 WAMessage-like JSON; wrong/missing key -> 401
+
+The HTTP/1.1 server is a small hand-written asyncio protocol (keep-alive,
+pipelining-safe ordering, Expect: 100-continue, chunked request bodies): it is
+much faster than http.server. See mock_ceiling.py for its measured ceiling.
+
+Responses are scriptable per recipient (the digits of `to` / the number of
+`chatId`): a list consumed in order, then that number's default, then the
+chaos mix (if set), then the global default, then "ok".
+
+Response specs (JSON): an object, or a shorthand string.
+  {"kind": "ok"}                              success (optional "status", "wamid")
+  {"kind": "graph_error", "code": 131026}     Meta's error body (whatsapp-api.md 1.4);
+        optional "status" (default per code: 190 -> 401, 131000 -> 500, 2/131016/
+        133004 -> 503, else 400), "message", "details", "type", "subcode"
+  {"kind": "http", "status": 502}             plain HTML error page (optional "body",
+        "content_type")
+  {"kind": "non_json"}                        200, Content-Type application/json, HTML body
+  {"kind": "wrong_content_type"}              valid success JSON sent as text/html
+  {"kind": "truncated"}                       Content-Length larger than sent, then close
+  {"kind": "large", "bytes": 5000000}         very large body (default 5 MB; "json": true
+        = a valid success body padded with a big field, false = filler)
+  {"kind": "hang"}                            never answer (the connection stays open)
+  {"kind": "reset"}                           connection reset (RST) without an answer
+  {"kind": "close"}                           clean close without an answer
+  Any spec may carry "delay_ms": N (answer after N ms).
+  Shorthands: "ok", "hang", "reset", "close", "non_json", "truncated", "large",
+  "wrong_content_type", "500" (any 3-digit HTTP status -> kind http), "#131026"
+  (Graph error code), "delay:2000" (ok after 2 s), "#130429/delay:500" (combine).
+
+Control endpoints (on the same port):
+  POST /_mock/script  {"number": "62812...", "responses": [spec, ...],
+                       "default": spec (optional), "append": false}
+                      {"default": spec | null}
+                      {"chaos": {"seed": 42, "mix": {"ok": 90, "500": 5, "#130429": 5}} | null}
+                      (or a JSON list of such objects)
+  POST /_mock/config  {"token": "...", "waha_key": "...", "phone_number_id": "..."}
+                      (null = accept any value)
+  POST /_mock/reset   forget scripts, default, chaos, recorded requests and counters
+                      (and restore the command-line config)
+  GET  /_mock/requests[?since=SEQ&number=628..&provider=cloud_api|waha&limit=N]
+                      every request received: seq, time, method, path, headers (secrets
+                      masked), parsed JSON body, recipient, auth, response given
+  GET  /_mock/stats   counters (requests, accepted, by_status/kind/code/recipient,
+                      connections, hung, in_flight and in_flight_peak = most API
+                      requests received but not yet answered at one time)
+  POST /_mock/reset_peak  in_flight_peak := in_flight
+  GET  /_mock/health  "ok"
+  POST /_mock/release close every connection with a hung request
+
+Command line:
+  whatsapp_mock.py [--host 127.0.0.1] [--port 0] [--port-file F] [--token T]
+                   [--waha-key K] [--phone-number-id ID] [--log requests.jsonl]
+                   [--max-records N] [--script JSON-or-@file]
+With --port 0 a free port is picked; "listening on 127.0.0.1:PORT" is printed on
+stdout (and the port written to --port-file) once the socket accepts.
+Only loopback addresses are accepted for --host.
+"""
+
+import argparse
+import asyncio
+import base64
+import collections
+import ipaddress
+import json
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import sys
+import time
+import urllib.parse
+
+# --------------------------------------------------------------------------
+# Meta's error catalogue (whatsapp-api.md 1.4/1.5): code -> (http status,
+# message, error_data.details)
+# --------------------------------------------------------------------------
+GRAPH_ERRORS = {
+    0: (401, "(#0) AuthException", "Unable to authenticate the app user."),
+    1: (400, "(#1) An unknown error occurred", "Invalid request or possible server error."),
+    2: (503, "(#2) Service temporarily unavailable",
+        "Temporary due to downtime or due to being overloaded."),
+    3: (400, "(#3) Application does not have the capability to make this API call.",
+        "Capability or permissions issue."),
+    4: (400, "(#4) Application request limit reached",
+        "The app has reached its API call rate limit."),
+    10: (403, "(#10) Application does not have permission for this action",
+         "Permission is either not granted or has been removed."),
+    100: (400, "(#100) Invalid parameter",
+          "The request included one or more unsupported or misspelled parameters."),
+    190: (401, "Error validating access token: Session has expired on Tuesday, "
+               "01-Jul-25 03:00:00 PDT. The current time is Wednesday, 02-Jul-25 04:00:00 PDT.",
+          "Your access token has expired."),
+    368: (400, "(#368) Temporarily blocked for policies violations",
+          "The WhatsApp Business Account associated with the app has been restricted "
+          "or disabled for violating a platform policy."),
+    80007: (400, "(#80007) Rate limit issues",
+            "The WhatsApp Business Account has reached its rate limit."),
+    130429: (400, "(#130429) Rate limit hit", "Cloud API message throughput has been reached."),
+    130497: (400, "(#130497) Business account is restricted from messaging users in this country",
+             "The WhatsApp Business Account is restricted from messaging users in this country."),
+    131000: (500, "(#131000) Something went wrong",
+             "Message failed to send due to an unknown error."),
+    131005: (403, "(#131005) Access denied", "Permission is either not granted or has been removed."),
+    131008: (400, "(#131008) Required parameter is missing", "The request is missing a required parameter."),
+    131009: (400, "(#131009) Parameter value is not valid", "One or more parameter values are invalid."),
+    131016: (503, "(#131016) Service unavailable", "A service is temporarily unavailable."),
+    131021: (400, "(#131021) Recipient cannot be sender",
+             "Sender and recipient phone number is the same."),
+    131026: (400, "(#131026) Message undeliverable",
+             "Unable to deliver message. Reasons can include: the recipient phone number "
+             "is not a WhatsApp phone number; the recipient has not accepted the new Terms "
+             "of Service and Privacy Policy; the recipient is using an old WhatsApp version."),
+    131031: (400, "(#131031) Account has been locked",
+             "The WhatsApp Business Account associated with the app has been restricted "
+             "or disabled."),
+    131042: (400, "(#131042) Business eligibility payment issue",
+             "There was an error related to your payment method."),
+    131045: (400, "(#131045) Incorrect certificate", "Message failed to send due to a phone number "
+             "registration error."),
+    131047: (400, "(#131047) Re-engagement message",
+             "Message failed to send because more than 24 hours have passed since the "
+             "customer last replied to this number."),
+    131048: (400, "(#131048) Spam rate limit hit",
+             "Message failed to send because there are restrictions on how many messages "
+             "can be sent from this phone number."),
+    131051: (400, "(#131051) Unsupported message type", "Unsupported message type."),
+    131056: (400, "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+             "Too many messages sent from the sender phone number to the same recipient "
+             "phone number in a short period of time."),
+    131057: (400, "(#131057) Account in maintenance mode",
+             "Business Account is in maintenance mode."),
+    132000: (400, "(#132000) Number of parameters does not match the expected number of params",
+             "The number of variable parameter values does not match the number of "
+             "variables defined in the template."),
+    132001: (404, "(#132001) Template name does not exist in the translation",
+             "The template does not exist in the specified language or it has not been "
+             "approved."),
+    133004: (503, "(#133004) Server temporarily unavailable", "Server is temporarily unavailable."),
+    133010: (400, "(#133010) Account not registered", "The phone number is not registered on "
+             "the Business Platform."),
+}
+GRAPH_SUBCODES = {130429: 2494055, 190: 463}
+
+REASONS = {
+    100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
+    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    408: "Request Timeout", 413: "Payload Too Large", 429: "Too Many Requests",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+KINDS = ("ok", "graph_error", "http", "non_json", "wrong_content_type", "truncated",
+         "large", "hang", "reset", "close")
+
+MAX_HEADER = 64 * 1024
+MAX_BODY = 16 * 1024 * 1024
+JSON_CT = "application/json; charset=UTF-8"
+
+
+class SpecError(ValueError):
+    pass
+
+
+def parse_spec(spec):
+    """Normalise a response spec (object or shorthand) into a dict."""
+    if spec is None:
+        return None
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        spec = str(spec)
+    if isinstance(spec, str):
+        out = {}
+        for part in spec.split("/"):
+            part = part.strip()
+            if not part:
+                continue
+            if part.startswith("delay:"):
+                out["delay_ms"] = int(part[6:])
+                out.setdefault("kind", "ok")
+            elif part.startswith("#"):
+                out["kind"] = "graph_error"
+                out["code"] = int(part[1:])
+            elif re.fullmatch(r"[1-5][0-9][0-9]", part):
+                out["kind"] = "http"
+                out["status"] = int(part)
+            elif part in KINDS:
+                out["kind"] = part
+            else:
+                raise SpecError("unknown response shorthand %r" % part)
+        spec = out
+    if not isinstance(spec, dict):
+        raise SpecError("a response spec must be an object or a string, not %r" % (spec,))
+    s = dict(spec)
+    if "kind" not in s:
+        if "code" in s:
+            s["kind"] = "graph_error"
+        elif "status" in s and s["status"] not in (200, 201):
+            s["kind"] = "http"
+        else:
+            s["kind"] = "ok"
+    if s["kind"] not in KINDS:
+        raise SpecError("unknown kind %r (one of %s)" % (s["kind"], ", ".join(KINDS)))
+    if s["kind"] == "graph_error":
+        if not isinstance(s.get("code"), int):
+            raise SpecError("graph_error needs an integer \"code\"")
+        s.setdefault("status", GRAPH_ERRORS.get(s["code"], (400,))[0])
+    if s["kind"] == "http" and not isinstance(s.get("status"), int):
+        raise SpecError("kind http needs an integer \"status\"")
+    if "delay_ms" in s and (not isinstance(s["delay_ms"], (int, float)) or s["delay_ms"] < 0):
+        raise SpecError("delay_ms must be a non-negative number")
+    return s
+
+
+def normalise_number(n):
+    d = re.sub(r"[^0-9]", "", str(n).split("@", 1)[0])
+    if d.startswith("0"):
+        d = "62" + d[1:]
+    elif d.startswith("8"):
+        d = "62" + d
+    return d
+
+
+class Chaos:
+    def __init__(self, conf):
+        if not isinstance(conf, dict):
+            raise SpecError("chaos must be an object")
+        self.conf = conf
+        self.rng = random.Random(conf.get("seed", 0))
+        mix = conf.get("mix")
+        if not mix:
+            raise SpecError("chaos needs a non-empty \"mix\"")
+        items = []
+        if isinstance(mix, dict):
+            for k, w in mix.items():
+                items.append((float(w), parse_spec(k)))
+        elif isinstance(mix, list):
+            for e in mix:
+                items.append((float(e["weight"]), parse_spec(e["response"])))
+        else:
+            raise SpecError("chaos mix must be an object or a list")
+        total = sum(w for w, _ in items)
+        if total <= 0:
+            raise SpecError("chaos mix weights must add up to more than 0")
+        acc = 0.0
+        self.cum = []
+        for w, s in items:
+            acc += w / total
+            self.cum.append((acc, s))
+
+    def pick(self):
+        r = self.rng.random()
+        for c, s in self.cum:
+            if r < c:
+                return s
+        return self.cum[-1][1]
+
+
+# --------------------------------------------------------------------------
+# Shared state
+# --------------------------------------------------------------------------
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.started = time.time()
+        self.log_file = None
+        if args.log:
+            self.log_file = open(args.log, "a", encoding="utf-8")
+        self.conns = set()
+        self.reset(full=True)
+
+    def reset(self, full=True):
+        a = self.args
+        if full:
+            self.token = a.token
+            self.waha_key = a.waha_key
+            self.phone_number_id = a.phone_number_id
+        self.scripts = {}          # number -> {"queue": deque, "default": spec}
+        self.default = None
+        self.chaos = None
+        self.records = collections.deque(maxlen=a.max_records if a.max_records > 0 else None)
+        self.seq = 0
+        self.msg_seq = 0
+        self.stats = collections.Counter()
+        self.by_status = collections.Counter()
+        self.by_kind = collections.Counter()
+        self.by_code = collections.Counter()
+        self.by_recipient = collections.Counter()
+        self.connections_total = 0
+        self.hung = 0
+        self.in_flight = 0         # API requests received and not answered yet
+        self.in_flight_peak = 0
+
+    def begin(self, slot):
+        slot.counted = True
+        self.in_flight += 1
+        if self.in_flight > self.in_flight_peak:
+            self.in_flight_peak = self.in_flight
+
+    def end(self, slot):
+        if slot.counted:
+            slot.counted = False
+            self.in_flight -= 1
+
+    def choose(self, number):
+        sc = self.scripts.get(number)
+        if sc is not None:
+            if sc["queue"]:
+                return sc["queue"].popleft(), "script"
+            if sc["default"] is not None:
+                return sc["default"], "number_default"
+        if self.chaos is not None:
+            return self.chaos.pick(), "chaos"
+        if self.default is not None:
+            return self.default, "default"
+        return None, "ok"
+
+
+def mask_headers(headers):
+    out = {}
+    for k, v in headers.items():
+        if k == "authorization":
+            parts = v.split(None, 1)
+            if len(parts) == 2:
+                out[k] = "%s ***(%d chars)" % (parts[0], len(parts[1]))
+            else:
+                out[k] = "***(%d chars)" % len(v)
+        elif k in ("x-api-key", "cookie", "proxy-authorization"):
+            out[k] = "***(%d chars)" % len(v)
+        else:
+            out[k] = v
+    return out
+
+
+def fbtrace(rng=random.Random()):
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+    return "".join(rng.choice(alphabet) for _ in range(23))
+
+
+def graph_error_body(code, message=None, details=None, etype=None, subcode=None):
+    st, msg, det = GRAPH_ERRORS.get(code, (400, "(#%d) Mock error" % code, "Mock error %d." % code))
+    err = {
+        "message": message if message is not None else msg,
+        "type": etype if etype is not None else "OAuthException",
+        "code": code,
+        "error_data": {"messaging_product": "whatsapp",
+                       "details": details if details is not None else det},
+    }
+    sub = subcode if subcode is not None else GRAPH_SUBCODES.get(code)
+    if sub is not None:
+        err["error_subcode"] = sub
+    err["fbtrace_id"] = fbtrace()
+    return {"error": err}
+
+
+def html_page(status):
+    reason = REASONS.get(status, "Error")
+    return ("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
+            "<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>\r\n" % (status, reason, status, reason))
+
+
+def build_head(status, content_type, length, keepalive, extra=None):
+    reason = REASONS.get(status, "Status")
+    h = ["HTTP/1.1 %d %s" % (status, reason)]
+    if content_type is not None:
+        h.append("Content-Type: " + content_type)
+    h.append("Content-Length: %d" % length)
+    if extra:
+        h.extend(extra)
+    h.append("Connection: keep-alive" if keepalive else "Connection: close")
+    return ("\r\n".join(h) + "\r\n\r\n").encode("latin-1")
+
+
+def json_bytes(obj):
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# --------------------------------------------------------------------------
+# One connection
+# --------------------------------------------------------------------------
+class Slot:
+    __slots__ = ("ready", "action", "data", "close_after", "counted")
+
+    def __init__(self):
+        self.counted = False
+        self.ready = False
+        self.action = None      # "write" | "hang" | "reset" | "close" | "truncated"
+        self.data = b""
+        self.close_after = False
+
+
+CLOUD_PATH = re.compile(r"^/([^/]+)/([^/]+)/messages/?$")
+
+
+class HttpConn(asyncio.Protocol):
+    def __init__(self, state):
+        self.st = state
+        self.t = None
+        self.buf = bytearray()
+        self.cur = None
+        self.slots = collections.deque()
+        self.closed = False
+        self.sent_continue = False
+
+    # -- transport callbacks -------------------------------------------------
+    def connection_made(self, transport):
+        self.t = transport
+        self.st.conns.add(self)
+        self.st.connections_total += 1
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.st.conns.discard(self)
+        for s in self.slots:
+            if s.action == "hang":
+                self.st.hung -= 1
+            self.st.end(s)
+        self.slots.clear()
+
+    def data_received(self, data):
+        if self.closed:
+            return
+        self.buf += data
+        try:
+            self.parse()
+        except Exception as e:  # a parser bug must not kill the server
+            self.fatal(400, "bad request: %s" % e)
+
+    # -- parsing ---------------------------------------------------------------
+    def fatal(self, status, text):
+        body = text.encode()
+        self.t.write(build_head(status, "text/plain", len(body), False) + body)
+        self.t.close()
+        self.closed = True
+
+    def parse(self):
+        while not self.closed:
+            if self.cur is None:
+                i = self.buf.find(b"\r\n\r\n")
+                if i < 0:
+                    if len(self.buf) > MAX_HEADER:
+                        self.fatal(431, "request header too large")
+                    return
+                head = bytes(self.buf[:i]).decode("latin-1")
+                del self.buf[:i + 4]
+                lines = head.split("\r\n")
+                while lines and lines[0] == "":   # tolerate stray CRLFs
+                    lines.pop(0)
+                if not lines:
+                    continue
+                parts = lines[0].split(" ")
+                if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+                    self.fatal(400, "bad request line")
+                    return
+                method, target, version = parts
+                headers = {}
+                for ln in lines[1:]:
+                    k, sep, v = ln.partition(":")
+                    if not sep:
+                        self.fatal(400, "bad header line")
+                        return
+                    k = k.strip().lower()
+                    v = v.strip()
+                    if k in headers:
+                        headers[k] += ", " + v
+                    else:
+                        headers[k] = v
+                conn_hdr = headers.get("connection", "").lower()
+                if version == "HTTP/1.0":
+                    keepalive = "keep-alive" in conn_hdr
+                else:
+                    keepalive = "close" not in conn_hdr
+                chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+                try:
+                    clen = 0 if chunked else int(headers.get("content-length", "0"))
+                except ValueError:
+                    self.fatal(400, "bad content-length")
+                    return
+                if clen < 0 or clen > MAX_BODY:
+                    self.fatal(413, "request body too large")
+                    return
+                self.cur = (method, target, version, headers, clen, chunked, keepalive)
+                self.sent_continue = False
+            method, target, version, headers, clen, chunked, keepalive = self.cur
+            if chunked:
+                body = self.take_chunked()
+                if body is None:
+                    self.maybe_continue(headers)
+                    return
+            else:
+                if len(self.buf) < clen:
+                    self.maybe_continue(headers)
+                    return
+                body = bytes(self.buf[:clen])
+                del self.buf[:clen]
+            self.cur = None
+            self.request(method, target, headers, body, keepalive)
+
+    def maybe_continue(self, headers):
+        if not self.sent_continue and headers.get("expect", "").lower() == "100-continue":
+            self.sent_continue = True
+            if not self.slots:
+                self.t.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def take_chunked(self):
+        pos = 0
+        out = bytearray()
+        buf = self.buf
+        while True:
+            j = buf.find(b"\r\n", pos)
+            if j < 0:
+                return None
+            size = int(bytes(buf[pos:j]).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                k = buf.find(b"\r\n\r\n", j)
+                if k < 0:
+                    if buf[j:j + 4] == b"\r\n\r\n":
+                        k = j
+                    else:
+                        return None
+                del buf[:k + 4]
+                return bytes(out)
+            if len(buf) < j + 2 + size + 2:
+                return None
+            out += buf[j + 2:j + 2 + size]
+            pos = j + 2 + size + 2
+            if len(out) > MAX_BODY:
+                raise ValueError("chunked body too large")
+
+    # -- responding --------------------------------------------------------------
+    def push(self, slot):
+        self.slots.append(slot)
+        self.flush()
+
+    def flush(self):
+        while self.slots and not self.closed:
+            s = self.slots[0]
+            if not s.ready:
+                return
+            self.slots.popleft()
+            self.st.end(s)
+            if s.action == "write":
+                self.t.write(s.data)
+                if s.close_after:
+                    self.t.close()
+                    self.closed = True
+            elif s.action == "truncated":
+                self.t.write(s.data)
+                self.t.close()
+                self.closed = True
+            elif s.action == "close":
+                self.t.close()
+                self.closed = True
+            elif s.action == "reset":
+                sock = self.t.get_extra_info("socket")
+                try:
+                    if sock is not None:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+                self.t.abort()
+                self.closed = True
+
+    def respond(self, status, ctype, body, keepalive, extra=None, close_after=False, count=False):
+        s = Slot()
+        if count:
+            self.st.begin(s)
+        s.ready = True
+        s.action = "write"
+        s.data = build_head(status, ctype, len(body), keepalive and not close_after, extra) + body
+        s.close_after = close_after or not keepalive
+        self.push(s)
+
+    def respond_json(self, status, obj, keepalive):
+        self.respond(status, JSON_CT, json_bytes(obj), keepalive)
+
+    # -- routing -------------------------------------------------------------------
+    def request(self, method, target, headers, body, keepalive):
+        path, _, query = target.partition("?")
+        if path.startswith("/_mock/"):
+            self.control(method, path, query, headers, body, keepalive)
+            return
+        st = self.st
+        rec = {"seq": 0, "time": time.time(), "method": method, "path": target,
+               "headers": mask_headers(headers), "body": None, "provider": None,
+               "recipient": None, "auth": None, "problems": [], "response": None}
+        try:
+            parsed = json.loads(body) if body else None
+            rec["body"] = parsed
+        except ValueError:
+            parsed = None
+            rec["body_raw"] = body[:2000].decode("utf-8", "replace")
+            rec["problems"].append("body is not JSON")
+        m = CLOUD_PATH.match(path)
+        if method == "POST" and m:
+            self.cloud(rec, m, headers, body, parsed, keepalive)
+        elif method == "POST" and path.rstrip("/") == "/api/sendText":
+            self.waha(rec, headers, body, parsed, keepalive)
+        else:
+            rec["provider"] = "other"
+            out = graph_error_body(100, message="Unknown path components: %s" % path,
+                                   details="No such endpoint in the mock.")
+            self.finish(rec, {"kind": "graph_error", "status": 404, "code": 100}, "route",
+                        lambda: (404, JSON_CT, json_bytes(out)), keepalive)
+
+    def cloud(self, rec, m, headers, body, parsed, keepalive):
+        st = self.st
+        rec["provider"] = "cloud_api"
+        rec["phone_number_id"] = m.group(2)
+        to = parsed.get("to") if isinstance(parsed, dict) else None
+        number = normalise_number(to) if isinstance(to, str) else None
+        rec["recipient"] = number
+        ct = headers.get("content-type", "")
+        if not ct.lower().startswith("application/json"):
+            rec["problems"].append("content-type is %r, not application/json" % ct)
+        # 1. the token
+        auth = headers.get("authorization")
+        if auth is None or not auth.startswith("Bearer ") or not auth[7:].strip():
+            rec["auth"] = "missing"
+        elif st.token is not None and auth[7:].strip() != st.token:
+            rec["auth"] = "wrong"
+        else:
+            rec["auth"] = "ok"
+        if rec["auth"] != "ok":
+            self.graph_fail(rec, 190, None, "auth", keepalive)
+            return
+        # 2. the phone number id
+        if st.phone_number_id is not None and m.group(2) != st.phone_number_id:
+            msg = ("Unsupported post request. Object with ID '%s' does not exist, cannot be "
+                   "loaded due to missing permissions, or does not support this operation. "
+                   "Please read the Graph API documentation at "
+                   "https://developers.facebook.com/docs/graph-api" % m.group(2))
+            self.graph_fail(rec, 100, None, "validation", keepalive, message=msg, subcode=33)
+            return
+        # 3. the body, lightly
+        problem = self.check_cloud_body(parsed, body)
+        if problem is not None:
+            rec["problems"].append(problem)
+            self.graph_fail(rec, 100, None, "validation", keepalive,
+                            message="(#100) " + problem, details=problem)
+            return
+        spec, source = st.choose(number)
+        if spec is None:
+            spec = {"kind": "ok"}
+        self.perform(rec, spec, source, "cloud_api", to, number, parsed, keepalive)
+
+    @staticmethod
+    def check_cloud_body(p, body):
+        if not body:
+            return "The request body is empty."
+        if not isinstance(p, dict):
+            return "The request body must be a JSON object."
+        if p.get("messaging_product") != "whatsapp":
+            return "The parameter messaging_product is required and must be \"whatsapp\"."
+        if p.get("recipient_type") not in ("individual", "group"):
+            return "The parameter recipient_type is required (individual)."
+        to = p.get("to")
+        if not isinstance(to, str) or not re.search(r"[0-9]", to):
+            return "The parameter to is required."
+        typ = p.get("type")
+        if typ == "text":
+            t = p.get("text")
+            if not isinstance(t, dict) or not isinstance(t.get("body"), str) or not t["body"]:
+                return "The parameter text['body'] is required."
+            if len(t["body"]) > 4096:
+                return "Param text['body'] must be at most 4096 characters long."
+        elif typ == "template":
+            t = p.get("template")
+            if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not t["name"]:
+                return "The parameter template['name'] is required."
+            lang = t.get("language")
+            if not isinstance(lang, dict) or not isinstance(lang.get("code"), str) or not lang["code"]:
+                return "The parameter template['language']['code'] is required."
+            if lang.get("policy") != "deterministic":
+                return "The parameter template['language']['policy'] must be \"deterministic\"."
+            comps = t.get("components", [])
+            if not isinstance(comps, list):
+                return "Param template['components'] must be an array."
+            for c in comps:
+                if not isinstance(c, dict) or not isinstance(c.get("type"), str):
+                    return "Param template['components'][]['type'] is required."
+                for prm in c.get("parameters", []) or []:
+                    if not isinstance(prm, dict) or prm.get("type") != "text" \
+                            or not isinstance(prm.get("text"), str):
+                        return ("Param template['components'][]['parameters'][] must be "
+                                "{\"type\":\"text\",\"text\":...}.")
+                    if "\n" in prm["text"] or "\t" in prm["text"] or "     " in prm["text"]:
+                        return ("(#132018) Param text cannot have new-line/tab characters "
+                                "or more than 4 consecutive spaces")
+        else:
+            return "The parameter type must be text or template (got %r)." % (typ,)
+        return None
+
+    def waha(self, rec, headers, body, parsed, keepalive):
+        st = self.st
+        rec["provider"] = "waha"
+        chat = parsed.get("chatId") if isinstance(parsed, dict) else None
+        number = normalise_number(chat) if isinstance(chat, str) else None
+        rec["recipient"] = number
+        key = headers.get("x-api-key")
+        if key is None or key == "":
+            rec["auth"] = "missing"
+        elif st.waha_key is not None and key != st.waha_key:
+            rec["auth"] = "wrong"
+        else:
+            rec["auth"] = "ok"
+        if rec["auth"] != "ok":
+            out = {"message": "Unauthorized", "statusCode": 401}
+            self.finish(rec, {"kind": "http", "status": 401}, "auth",
+                        lambda: (401, JSON_CT, json_bytes(out)), keepalive)
+            return
+        problems = []
+        if not isinstance(parsed, dict):
+            problems.append("body must be a JSON object")
+        else:
+            if not isinstance(parsed.get("session"), str) or not parsed["session"]:
+                problems.append("session must be a string")
+            if not isinstance(chat, str) or not re.fullmatch(r"[0-9]{6,20}@c\.us", chat):
+                problems.append("chatId must be like 6281234567890@c.us")
+            if not isinstance(parsed.get("text"), str) or not parsed["text"]:
+                problems.append("text must be a non-empty string")
+        if problems:
+            rec["problems"].extend(problems)
+            out = {"message": problems, "error": "Bad Request", "statusCode": 400}
+            self.finish(rec, {"kind": "http", "status": 400}, "validation",
+                        lambda: (400, JSON_CT, json_bytes(out)), keepalive)
+            return
+        spec, source = st.choose(number)
+        if spec is None:
+            spec = {"kind": "ok"}
+        self.perform(rec, spec, source, "waha", chat, number, parsed, keepalive)
+
+    def graph_fail(self, rec, code, status, source, keepalive, **kw):
+        spec = {"kind": "graph_error", "code": code,
+                "status": status or GRAPH_ERRORS.get(code, (400,))[0]}
+        spec.update({k: v for k, v in kw.items() if v is not None})
+        self.perform(rec, spec, source, "cloud_api", None, rec.get("recipient"), None, keepalive)
+
+    def new_message_id(self, provider, number, to):
+        st = self.st
+        st.msg_seq += 1
+        salt = random.getrandbits(48)
+        if provider == "cloud_api":
+            # the shape of real ids: base64 of 1C 18 <len> <wa_id> 15 02 00 11 18 12 <18 hex> 00
+            num = (number or "0").encode()
+            raw = (b"\x1c\x18" + bytes([len(num)]) + num + b"\x15\x02\x00\x11\x18\x12"
+                   + ("%08X%010X" % (st.msg_seq & 0xFFFFFFFF, salt & 0xFFFFFFFFFF)).encode() + b"\x00")
+            return "wamid." + base64.b64encode(raw).decode()
+        return "true_%s@c.us_3EB0%08X%012X" % (number or "0", st.msg_seq, salt)
+
+    def perform(self, rec, spec, source, provider, to, number, parsed, keepalive):
+        st = self.st
+        kind = spec["kind"]
+        extra = None
+
+        def make():
+            # -> (status, content_type, body bytes) for kinds that answer
+            if kind == "ok" or kind == "wrong_content_type" or (kind == "large" and spec.get("json", True)):
+                obj = self.success_obj(provider, to, number, parsed, spec, rec)
+                status = spec.get("status", 200 if provider == "cloud_api" else 201)
+                if kind == "large":
+                    size = int(spec.get("bytes", 5_000_000))
+                    obj["padding"] = ""
+                    obj["padding"] = "x" * max(0, size - len(json_bytes(obj)))
+                    return status, JSON_CT, json_bytes(obj)
+                ctype = JSON_CT if kind == "ok" else spec.get("content_type", "text/html; charset=UTF-8")
+                return status, ctype, json_bytes(obj)
+            if kind == "large":
+                size = int(spec.get("bytes", 5_000_000))
+                return spec.get("status", 200), spec.get("content_type", "text/plain"), b"x" * size
+            if kind == "graph_error":
+                code = spec["code"]
+                if provider == "waha":
+                    msg = spec.get("message") or GRAPH_ERRORS.get(code, (0, "Mock error %d" % code))[1]
+                    obj = {"statusCode": spec["status"], "message": msg,
+                           "error": REASONS.get(spec["status"], "Error"), "code": code}
+                else:
+                    obj = graph_error_body(code, spec.get("message"), spec.get("details"),
+                                           spec.get("type"), spec.get("subcode"))
+                rec["response"]["code"] = code
+                return spec["status"], JSON_CT, json_bytes(obj)
+            if kind == "http":
+                status = spec["status"]
+                b = spec.get("body")
+                if b is None:
+                    return status, spec.get("content_type", "text/html"), html_page(status).encode()
+                if not isinstance(b, str):
+                    return status, spec.get("content_type", JSON_CT), json_bytes(b)
+                return status, spec.get("content_type", "text/html"), b.encode("utf-8")
+            if kind == "non_json":
+                b = spec.get("body", "<html><body><h1>Service temporarily unavailable</h1>"
+                                     "<p>The upstream is in maintenance.</p></body></html>")
+                return spec.get("status", 200), spec.get("content_type", JSON_CT), b.encode("utf-8")
+            if kind == "truncated":
+                obj = self.success_obj(provider, to, number, parsed, spec, rec)
+                return spec.get("status", 200), JSON_CT, json_bytes(obj)
+            raise AssertionError(kind)
+
+        rec["response"] = {"kind": kind, "source": source}
+        if "delay_ms" in spec:
+            rec["response"]["delay_ms"] = spec["delay_ms"]
+        slot = Slot()
+        st.begin(slot)
+        if kind in ("hang", "reset", "close"):
+            slot.action = kind
+            rec["response"]["status"] = None
+        else:
+            status, ctype, data = make()
+            rec["response"]["status"] = status
+            if kind == "truncated":
+                slot.action = "truncated"
+                cut = max(1, len(data) // 2)
+                slot.data = build_head(status, ctype, len(data) + 100, False) + data[:cut]
+                rec["response"]["content_length"] = len(data) + 100
+                rec["response"]["bytes_sent"] = cut
+            else:
+                slot.action = "write"
+                slot.data = build_head(status, ctype, len(data), keepalive, extra) + data
+                slot.close_after = not keepalive
+                if kind in ("large", "non_json", "wrong_content_type", "http"):
+                    rec["response"]["bytes"] = len(data)
+                    rec["response"]["content_type"] = ctype
+        self.record(rec)
+        delay = spec.get("delay_ms", 0)
+        if kind == "hang":
+            st.hung += 1
+            self.slots.append(slot)   # never becomes ready
+            return
+        if delay:
+            self.slots.append(slot)
+
+            def fire(slot=slot):
+                slot.ready = True
+                if not self.closed:
+                    self.flush()
+            asyncio.get_running_loop().call_later(delay / 1000.0, fire)
+        else:
+            slot.ready = True
+            self.push(slot)
+
+    def success_obj(self, provider, to, number, parsed, spec, rec):
+        if provider == "cloud_api":
+            wamid = spec.get("wamid") or self.new_message_id("cloud_api", number, to)
+            rec["response"]["id"] = wamid
+            return {"messaging_product": "whatsapp",
+                    "contacts": [{"input": to, "wa_id": number}],
+                    "messages": [{"id": wamid}]}
+        mid = spec.get("wamid") or self.new_message_id("waha", number, to)
+        rec["response"]["id"] = mid
+        session = parsed.get("session", "default") if isinstance(parsed, dict) else "default"
+        return {"id": mid, "timestamp": int(time.time()), "from": "6281100000000@c.us",
+                "fromMe": True, "source": "api", "to": to, "body": parsed.get("text"),
+                "hasMedia": False, "ack": 1, "ackName": "SERVER", "session": session,
+                "_data": {}}
+
+    def finish(self, rec, spec_summary, source, make, keepalive):
+        status, ctype, data = make()
+        rec["response"] = dict(spec_summary, source=source, status=status)
+        self.record(rec)
+        self.respond(status, ctype, data, keepalive, count=True)
+
+    def record(self, rec):
+        st = self.st
+        st.seq += 1
+        rec["seq"] = st.seq
+        st.records.append(rec)
+        resp = rec["response"]
+        st.stats["requests"] += 1
+        st.stats[rec["provider"]] += 1
+        st.by_status[str(resp.get("status"))] += 1
+        st.by_kind[resp["kind"]] += 1
+        if "code" in resp:
+            st.by_code[str(resp["code"])] += 1
+        if rec["recipient"]:
+            st.by_recipient[rec["recipient"]] += 1
+        if resp["kind"] in ("ok", "wrong_content_type") or (resp["kind"] == "large" and "id" in resp):
+            st.stats["accepted"] += 1
+        if st.log_file is not None:
+            st.log_file.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+    # -- control endpoints -----------------------------------------------------------
+    def control(self, method, path, query, headers, body, keepalive):
+        st = self.st
+        try:
+            if path == "/_mock/health":
+                self.respond(200, "text/plain", b"ok\n", keepalive)
+            elif path == "/_mock/requests" and method == "GET":
+                q = urllib.parse.parse_qs(query)
+                since = int(q.get("since", ["0"])[0])
+                number = q.get("number", [None])[0]
+                provider = q.get("provider", [None])[0]
+                limit = int(q.get("limit", ["0"])[0])
+                if number:
+                    number = normalise_number(number)
+                out = [r for r in st.records
+                       if r["seq"] > since
+                       and (number is None or r["recipient"] == number)
+                       and (provider is None or r["provider"] == provider)]
+                if limit > 0:
+                    out = out[:limit]
+                self.respond_json(200, {"count": len(out), "last_seq": st.seq,
+                                        "requests": out}, keepalive)
+            elif path == "/_mock/stats" and method == "GET":
+                self.respond_json(200, self.stats_obj(), keepalive)
+            elif path == "/_mock/reset" and method == "POST":
+                st.reset(full=True)
+                st.in_flight = sum(1 for c in st.conns for sl in c.slots if sl.counted)
+                self.respond_json(200, {"reset": True}, keepalive)
+            elif path == "/_mock/reset_peak" and method == "POST":
+                st.in_flight_peak = st.in_flight
+                self.respond_json(200, {"in_flight": st.in_flight}, keepalive)
+            elif path == "/_mock/release" and method == "POST":
+                n = 0
+                for c in list(st.conns):
+                    if any(s.action == "hang" for s in c.slots):
+                        c.t.close()
+                        n += 1
+                self.respond_json(200, {"released_connections": n}, keepalive)
+            elif path == "/_mock/script" and method == "POST":
+                conf = json.loads(body or b"null")
+                items = conf if isinstance(conf, list) else [conf]
+                done = [self.apply_script(c) for c in items]
+                self.respond_json(200, {"ok": True, "applied": done}, keepalive)
+            elif path == "/_mock/config" and method == "POST":
+                conf = json.loads(body or b"{}")
+                if not isinstance(conf, dict):
+                    raise SpecError("config must be an object")
+                for k in ("token", "waha_key", "phone_number_id"):
+                    if k in conf:
+                        setattr(st, k, conf[k])
+                self.respond_json(200, {"ok": True}, keepalive)
+            else:
+                self.respond_json(404, {"error": "no such control endpoint: %s %s" % (method, path)},
+                                  keepalive)
+        except (SpecError, ValueError, KeyError, TypeError) as e:
+            self.respond_json(400, {"error": str(e)}, keepalive)
+
+    def apply_script(self, c):
+        st = self.st
+        if not isinstance(c, dict):
+            raise SpecError("a script must be an object")
+        done = {}
+        if "number" in c:
+            number = normalise_number(c["number"])
+            if not number:
+                raise SpecError("number has no digits")
+            resp = [parse_spec(x) for x in c.get("responses", [])]
+            sc = st.scripts.get(number)
+            if sc is None or not c.get("append", False):
+                sc = {"queue": collections.deque(), "default": None}
+                st.scripts[number] = sc
+            sc["queue"].extend(resp)
+            if "default" in c:
+                sc["default"] = parse_spec(c["default"])
+            done["number"] = number
+            done["queued"] = len(sc["queue"])
+        else:
+            if "default" in c:
+                st.default = parse_spec(c["default"])
+                done["default"] = st.default
+            if "chaos" in c:
+                st.chaos = Chaos(c["chaos"]) if c["chaos"] is not None else None
+                done["chaos"] = c["chaos"] is not None
+            if not done:
+                raise SpecError("a script needs \"number\", \"default\" or \"chaos\"")
+        return done
+
+    def stats_obj(self):
+        st = self.st
+        return {"requests": st.stats["requests"],
+                "accepted": st.stats["accepted"],
+                "cloud_api": st.stats["cloud_api"], "waha": st.stats["waha"],
+                "other": st.stats["other"],
+                "by_status": dict(st.by_status), "by_kind": dict(st.by_kind),
+                "by_code": dict(st.by_code), "by_recipient": dict(st.by_recipient),
+                "connections_open": len(st.conns),
+                "connections_total": st.connections_total,
+                "hung": st.hung,
+                "in_flight": st.in_flight, "in_flight_peak": st.in_flight_peak,
+                "scripts_pending": {n: len(s["queue"]) for n, s in st.scripts.items() if s["queue"]},
+                "uptime_s": round(time.time() - st.started, 3)}
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+def check_loopback(host):
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    sys.exit("whatsapp_mock: --host must be a loopback address (127.0.0.0/8, ::1, localhost), not %r" % host)
+
+
+async def main_async(args):
+    state = State(args)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: HttpConn(state), args.host, args.port,
+                                      reuse_address=True, backlog=1024)
+    sock = server.sockets[0]
+    port = sock.getsockname()[1]
+    if args.script:
+        text = args.script
+        if text.startswith("@"):
+            with open(text[1:], encoding="utf-8") as f:
+                text = f.read()
+        conf = json.loads(text)
+        dummy = HttpConn(state)
+        for c in (conf if isinstance(conf, list) else [conf]):
+            dummy.apply_script(c)
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, args.port_file)
+    print("listening on %s:%d" % (args.host, port), flush=True)
+
+    stop = loop.create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        try:
+            loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(True))
+        except (NotImplementedError, RuntimeError):
+            pass
+
+    async def flusher():
+        while True:
+            await asyncio.sleep(0.2)
+            if state.log_file is not None:
+                state.log_file.flush()
+    ft = loop.create_task(flusher())
+    await stop
+    ft.cancel()
+    server.close()
+    for c in list(state.conns):
+        c.t.abort()
+    if state.log_file is not None:
+        state.log_file.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Mock WhatsApp Cloud API / WAHA server (loopback only)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0, help="0 = pick a free port")
+    ap.add_argument("--port-file", help="write the port number here once listening")
+    ap.add_argument("--token", default=None,
+                    help="the expected Cloud API access token (default: accept any)")
+    ap.add_argument("--waha-key", default=None,
+                    help="the expected WAHA X-Api-Key (default: accept any non-empty)")
+    ap.add_argument("--phone-number-id", default=None,
+                    help="the expected phone-number id in the path (default: any)")
+    ap.add_argument("--log", help="append every request as a JSON line to this file")
+    ap.add_argument("--max-records", type=int, default=200000,
+                    help="requests kept in memory for /_mock/requests (0 = unbounded)")
+    ap.add_argument("--script", help="JSON (or @file) applied as POST /_mock/script at start")
+    args = ap.parse_args()
+    check_loopback(args.host)
+    try:
+        asyncio.run(main_async(args))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

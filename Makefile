@@ -12,11 +12,11 @@ SHLIB_LINK = $(shell $(PKG_CONFIG) --libs libcurl json-c)
 # pg_regress: SQL behaviour, on a throwaway instance that preloads the library
 # (the worker serves another database there, so it stays idle).
 REGRESS = $(sort $(notdir $(basename $(filter-out sql/guestbook_notify--%,$(wildcard sql/*.sql)))))
-REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/tests/regress.conf
+REGRESS_OPTS = --encoding=UTF8 --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/tests/regress.conf
 
 # pg_isolation_regress: concurrency (dedupe races, SKIP LOCKED).
 ISOLATION = $(sort $(notdir $(basename $(wildcard tests/isolation/specs/*.spec))))
-ISOLATION_OPTS = --inputdir=$(srcdir)/tests/isolation --temp-instance=./tmp_check_iso --temp-config=$(srcdir)/tests/regress.conf
+ISOLATION_OPTS = --encoding=UTF8 --inputdir=$(srcdir)/tests/isolation --temp-instance=./tmp_check_iso --temp-config=$(srcdir)/tests/regress.conf
 
 # TAP (prove, PostgreSQL::Test::Cluster): the worker, crashes and restarts.
 TAP_TESTS = 1

@@ -23,7 +23,7 @@ CREATE TABLE guestbook_notify.templates (
 	key text PRIMARY KEY,
 	body text NOT NULL,
 	cloud_template_name text NOT NULL
-		CHECK (cloud_template_name ~ '^[a-z0-9_]{1,512}$'),
+		CHECK (cloud_template_name ~ '^[a-z0-9_]+$' AND length(cloud_template_name) <= 512),
 	language text NOT NULL DEFAULT 'id',
 	param_names text[] NOT NULL DEFAULT '{}',
 	description text,
@@ -127,11 +127,1439 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'guestbook_notify_wake';
 REVOKE ALL ON FUNCTION guestbook_notify.wake() FROM PUBLIC;
 
+-- One row per configured worker: what it is doing and what it has done
+-- since the server started.  paused_reason is set while sending is paused
+-- by an account-level provider error (all workers share it).
+CREATE FUNCTION guestbook_notify.worker_status()
+RETURNS TABLE (
+	pid integer,
+	state text,
+	paused_reason text,
+	in_flight integer,
+	sent bigint,
+	failed bigint,
+	retried bigint,
+	last_error text
+)
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'guestbook_notify_worker_status';
+REVOKE ALL ON FUNCTION guestbook_notify.worker_status() FROM PUBLIC;
+
 /*
  * ------------------------------------------------------------------------
  * Section 3: SQL API, triggers, view (foundation)
  * ------------------------------------------------------------------------
  */
+
+/*
+ * How the SQL side reaches the app's tables.
+ *
+ * The guestbook tables live in a schema the app chooses (attach()).  The
+ * functions below that read them (_case_params_by_id, _find_contact and the
+ * trigger functions) use unqualified names for the app's tables and
+ * schema-qualified names for everything else.  Each entry point pins
+ * search_path with a SET clause and then, inside, narrows it to
+ * "pg_catalog, <app schema>, pg_temp" with set_config(..., true): the SET
+ * clause restores the caller's search_path when the function returns.  This
+ * keeps PL/pgSQL's cached plans (the plan cache replans when search_path
+ * changes) instead of EXECUTE-ing dynamic SQL on the trigger's hot path.
+*
+ * Internal helpers on the hot path (_render_text, _enqueue_row, ...) have
+ * no SET clause of their own (it costs a GUC save/restore per call): they
+ * run under the search_path their SECURITY DEFINER caller pinned, and name
+ * our objects schema-qualified.  They are PL/pgSQL, not SQL: a SQL function
+ * that cannot be inlined is parsed and planned again in every transaction,
+ * PL/pgSQL keeps its plans for the session.
+ */
+
+-- Anyone may see the schema; every table and state-changing function below
+-- is revoked from PUBLIC. The README shows the GRANTs for the app's roles.
+GRANT USAGE ON SCHEMA guestbook_notify TO PUBLIC;
+
+/*
+ * ---- templates ---------------------------------------------------------
+ * Placeholders: {{case_code}} {{case_type}} {{unit_tujuan}} {{org_unit_name}}
+ * {{summary}} {{detail_url}} {{recipient_name}}.  param_names are the values
+ * of the approved Cloud API template, in its {{1}}, {{2}}, ... order.
+ */
+INSERT INTO guestbook_notify.templates
+	(key, body, cloud_template_name, language, param_names, description)
+VALUES
+	('assigned',
+	 E'[GUESTBOOK] Case {{case_code}}\n'
+	 'Jenis: {{case_type}}\n'
+	 'Unit: {{unit_tujuan}}\n'
+	 'Org Unit: {{org_unit_name}}\n'
+	 '{{summary}}\n'
+	 '\n'
+	 'Detail: {{detail_url}}',
+	 'guestbook_case_assigned', 'id',
+	 ARRAY['case_code', 'case_type', 'unit_tujuan', 'org_unit_name', 'summary', 'detail_url'],
+	 'A case was assigned to an operator (to the operator)'),
+	('escalated_lead',
+	 E'[GUESTBOOK] Eskalasi ke Kabid/Lead\n'
+	 'Case {{case_code}}\n'
+	 'Jenis: {{case_type}}\n'
+	 'Unit: {{unit_tujuan}}\n'
+	 'Org Unit: {{org_unit_name}}\n'
+	 '{{summary}}\n'
+	 '\n'
+	 'Detail: {{detail_url}}',
+	 'guestbook_case_escalated_lead', 'id',
+	 ARRAY['case_code', 'case_type', 'unit_tujuan', 'org_unit_name', 'summary', 'detail_url'],
+	 'A case was escalated to the unit''s lead (Kabid / Kasubbag / Koordinator UPT)'),
+	('escalated_kadis',
+	 E'[GUESTBOOK] Eskalasi ke Kepala Dinas\n'
+	 'Case {{case_code}}\n'
+	 'Jenis: {{case_type}}\n'
+	 'Unit: {{unit_tujuan}}\n'
+	 'Org Unit: {{org_unit_name}}\n'
+	 '{{summary}}\n'
+	 '\n'
+	 'Detail: {{detail_url}}',
+	 'guestbook_case_escalated_kadis', 'id',
+	 ARRAY['case_code', 'case_type', 'unit_tujuan', 'org_unit_name', 'summary', 'detail_url'],
+	 'A case was escalated to the head of office (Kepala Dinas)');
+
+/*
+ * templates is dumped by pg_dump (pg_extension_config_dump) and seeded by
+ * CREATE EXTENSION: on restore, the COPY of the dumped rows would collide
+ * with the seeded keys.  This trigger turns an INSERT of an existing key
+ * into an UPDATE of that row (COPY fires row triggers), so the admins' edits
+ * win and the restore does not fail.
+ */
+CREATE FUNCTION guestbook_notify._templates_upsert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE guestbook_notify.templates t
+	   SET body = NEW.body,
+		   cloud_template_name = NEW.cloud_template_name,
+		   language = NEW.language,
+		   param_names = NEW.param_names,
+		   description = NEW.description,
+		   updated_at = NEW.updated_at
+	 WHERE t.key = NEW.key;
+	IF FOUND THEN
+		RETURN NULL;			-- the existing row took the values
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+-- updated_at follows edits, unless the UPDATE sets it itself (the restore).
+CREATE FUNCTION guestbook_notify._templates_touch()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
+		NEW.updated_at := now();
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER templates_upsert
+	BEFORE INSERT ON guestbook_notify.templates
+	FOR EACH ROW EXECUTE FUNCTION guestbook_notify._templates_upsert();
+CREATE TRIGGER templates_touch
+	BEFORE UPDATE ON guestbook_notify.templates
+	FOR EACH ROW EXECUTE FUNCTION guestbook_notify._templates_touch();
+
+/*
+ * ---- numbers -----------------------------------------------------------
+ * _normalize_number: canonical digits 628... or NULL when the input is not an
+ * Indonesian mobile number (whatsapp-api.md §4):
+ *   drop "(0)", spaces, ( ) . / -; "+" or "00" = international prefix;
+ *   a leading 0 (trunk prefix) or a bare 8... gets 62; "+62 0812..." drops
+ *   the trunk 0 kept after the country code; then ^628[1-35-9][0-9]{7,10}$.
+ * Pure, so PUBLIC may run it; called with a pinned search_path inside.
+ */
+CREATE FUNCTION guestbook_notify._normalize_number(p_number text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+DECLARE
+	s text := regexp_replace(regexp_replace(p_number, '\(\s*0\s*\)', '', 'g'),
+							 '[[:space:]()./-]', '', 'g');
+BEGIN
+	IF s ~ '^(\+|00)' THEN
+		s := regexp_replace(s, '^(\+|00)', '');	-- international prefix
+	ELSIF s ~ '^0' THEN
+		s := '62' || substr(s, 2);					-- trunk prefix
+	ELSIF s ~ '^8' THEN
+		s := '62' || s;
+	END IF;
+	s := regexp_replace(s, '^620', '62');			-- "+62 0812..."
+	IF s ~ '^628[1-35-9][0-9]{7,10}$' THEN
+		RETURN s;
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+/*
+ * normalize_number: the same, for explicit calls: invalid input (NULL
+ * included) is an error that names the input and shows the accepted forms.
+ */
+CREATE FUNCTION guestbook_notify.normalize_number(number text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n text := guestbook_notify._normalize_number(number);
+BEGIN
+	IF n IS NULL THEN
+		RAISE EXCEPTION 'invalid WhatsApp number %',
+				coalesce('"' || number || '"', 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'An Indonesian mobile number is needed: 62, then 8, then 8 to 11 more digits (the second digit is never 0 or 4).',
+				  HINT = 'Accepted forms: 0812-3456-7890, +62 812 3456 7890, 6281234567890, 812 3456 7890.';
+	END IF;
+	RETURN n;
+END;
+$$;
+
+/*
+ * ---- rendering ---------------------------------------------------------
+ * _render_text: one pass over the {{name}} placeholders of p_body (spaces
+ * around the name allowed).  A placeholder whose name is a key of p_params
+ * becomes that value (JSON null = empty), byte for byte; a value is never
+ * scanned again, so text typed by a visitor that contains "{{case_code}}"
+ * stays as typed.  A placeholder whose name is not a key is LEFT AS IS, so
+ * a typo in an edited template shows in the preview and in the message
+ * instead of vanishing.
+ * The result is cut to 4096 characters (WhatsApp's limit for a text body)
+ * at a character boundary, with a visible marker, the total within 4096.
+ */
+CREATE FUNCTION guestbook_notify._render_text(p_body text, p_params jsonb)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+	rest text := p_body;
+	result text := '';
+	marker text;
+	i int;
+	j int;
+	name text;
+BEGIN
+	IF p_body IS NULL THEN
+		RETURN '';
+	END IF;
+	-- plain string functions (no query) keep this cheap on the trigger path
+	LOOP
+		i := strpos(rest, '{{');
+		EXIT WHEN i = 0;
+		j := strpos(substr(rest, i + 2), '}}');		-- "}}" at i + 2 + j - 1
+		EXIT WHEN j = 0;
+		name := btrim(substr(rest, i + 2, j - 1), E' \t\r\n');
+		IF p_params ? name THEN
+			result := result || left(rest, i - 1) || coalesce(p_params ->> name, '');
+			rest := substr(rest, i + j + 3);
+		ELSE
+			-- not a placeholder we know: keep the "{" and look further
+			result := result || left(rest, i);
+			rest := substr(rest, i + 1);
+		END IF;
+	END LOOP;
+	result := result || rest;
+	IF length(result) > 4096 THEN
+		-- chr(8230) is the ellipsis; only UTF8 databases can hold it (and
+		-- only there does length() count characters rather than bytes)
+		IF getdatabaseencoding() = 'UTF8' THEN
+			marker := E'\n' || chr(8230) || '[pesan dipotong]';
+		ELSE
+			marker := E'\n...[pesan dipotong]';
+		END IF;
+		result := left(result, 4096 - length(marker)) || marker;
+	END IF;
+	RETURN result;
+END;
+$$;
+
+/*
+ * _template_arg: a value as a Cloud API template parameter, which may not
+ * contain newlines or tabs, nor more than 4 consecutive spaces, nor be empty.
+ * Only template_args are flattened; message_text stays byte-exact.
+ */
+CREATE FUNCTION guestbook_notify._template_arg(p_value text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+	v text := translate(coalesce(p_value, ''), E'\t', ' ');
+BEGIN
+	IF strpos(v, E'\n') > 0 OR strpos(v, E'\r') > 0 THEN
+		v := regexp_replace(v, '\r\n|\r|\n', ' | ', 'g');
+	END IF;
+	IF strpos(v, '     ') > 0 THEN
+		v := regexp_replace(v, ' {5,}', '    ', 'g');
+	END IF;
+	v := btrim(v);
+	RETURN CASE WHEN v = '' THEN '-' ELSE v END;
+END;
+$$;
+
+-- _template_args: the values of p_names from p_params, as template args.
+CREATE FUNCTION guestbook_notify._template_args(p_names text[], p_params jsonb)
+RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+	n text;
+	v text;
+	args text[] := '{}';
+BEGIN
+	-- the same as _template_arg() for each, inline (a call per value costs)
+	FOREACH n IN ARRAY coalesce(p_names, '{}') LOOP
+		v := translate(coalesce(p_params ->> n, ''), E'\t', ' ');
+		IF strpos(v, E'\n') > 0 OR strpos(v, E'\r') > 0 THEN
+			v := regexp_replace(v, '\r\n|\r|\n', ' | ', 'g');
+		END IF;
+		IF strpos(v, '     ') > 0 THEN
+			v := regexp_replace(v, ' {5,}', '    ', 'g');
+		END IF;
+		v := btrim(v);
+		args := args || CASE WHEN v = '' THEN '-' ELSE v END;
+	END LOOP;
+	RETURN args;
+END;
+$$;
+
+/*
+ * _case_params: the template values of one case.  Missing values read '-'.
+ *   summary: visitor 'Nama: ..\nNIP/NIK: ..\nKeperluan: ..';
+ *            surat 'No. Surat: ..\nPerihal: ..'
+ *   detail_url: <guestbook_notify.app_base_url>/admin/cases/<id>
+ */
+CREATE FUNCTION guestbook_notify._case_params(
+	p_case_id uuid, p_code text, p_case_type text, p_unit_tujuan text,
+	p_org_unit_name text, p_visitor_name text, p_visitor_id_number text,
+	p_purpose text, p_surat_tracking_no text, p_surat_perihal text,
+	p_recipient_name text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+BEGIN
+	RETURN jsonb_build_object(
+		'case_code', coalesce(p_code, '-'),
+		'case_type', coalesce(p_case_type, '-'),
+		'unit_tujuan', coalesce(nullif(p_unit_tujuan, ''), '-'),
+		'org_unit_name', coalesce(nullif(p_org_unit_name, ''), '-'),
+		'summary', CASE WHEN p_case_type = 'surat' THEN
+						'No. Surat: ' || coalesce(nullif(p_surat_tracking_no, ''), '-') || E'\n' ||
+						'Perihal: ' || coalesce(nullif(p_surat_perihal, ''), '-')
+					ELSE
+						'Nama: ' || coalesce(nullif(p_visitor_name, ''), '-') || E'\n' ||
+						'NIP/NIK: ' || coalesce(nullif(p_visitor_id_number, ''), '-') || E'\n' ||
+						'Keperluan: ' || coalesce(nullif(p_purpose, ''), '-')
+					END,
+		'detail_url', rtrim(coalesce(current_setting('guestbook_notify.app_base_url', true), ''), '/')
+					  || '/admin/cases/' || p_case_id::text,
+		'recipient_name', coalesce(p_recipient_name, ''));
+END;
+$$;
+
+/*
+ * _case_params_by_id: the values of case p_case_id, read from the app schema
+ * the caller put on search_path; NULL if there is no such case.
+ */
+CREATE FUNCTION guestbook_notify._case_params_by_id(p_case_id uuid, p_recipient_name text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+	r record;
+BEGIN
+	SELECT c.code::text AS code, c.case_type::text AS case_type,
+		   c.unit_tujuan::text AS unit_tujuan, ou.name::text AS org_unit_name,
+		   c.visitor_name::text AS visitor_name,
+		   c.visitor_id_number::text AS visitor_id_number,
+		   c.purpose::text AS purpose, c.surat_tracking_no::text AS surat_tracking_no,
+		   c.surat_perihal::text AS surat_perihal
+	  INTO r
+	  FROM cases c
+	  LEFT JOIN org_units ou ON ou.id = c.org_unit_id
+	 WHERE c.id = p_case_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN guestbook_notify._case_params(p_case_id, r.code, r.case_type, r.unit_tujuan,
+										 r.org_unit_name, r.visitor_name,
+										 r.visitor_id_number, r.purpose,
+										 r.surat_tracking_no, r.surat_perihal,
+										 p_recipient_name);
+END;
+$$;
+
+/*
+ * _find_contact: the active org_unit_contacts row of type 'lead' for the
+ * unit, walking parent_id up until a unit has one; or of type 'kadis' of the
+ * root unit (parent_id NULL) of the unit's tree.  Several active contacts
+ * at the same level: the first by name.  When there is none, problem says
+ * so (the trigger records it as a failed row).  Reads the app schema on
+ * search_path.
+ */
+CREATE FUNCTION guestbook_notify._find_contact(
+	p_org_unit_id uuid, p_contact_type text,
+	OUT contact_name text, OUT whatsapp_number text, OUT problem text)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+	v_unit text;
+BEGIN
+	WITH RECURSIVE up AS (
+		SELECT u.id, u.parent_id, 0 AS depth
+		  FROM org_units u
+		 WHERE u.id = p_org_unit_id
+		UNION ALL
+		SELECT p.id, p.parent_id, up.depth + 1
+		  FROM org_units p
+		  JOIN up ON p.id = up.parent_id
+		 WHERE up.depth < 64			-- a cycle in parent_id must not loop
+	)
+	SELECT c.name::text, c.whatsapp_number::text
+	  INTO contact_name, whatsapp_number
+	  FROM up
+	  JOIN org_unit_contacts c ON c.org_unit_id = up.id
+	 WHERE c.contact_type = p_contact_type
+	   AND c.is_active
+	   AND (p_contact_type = 'lead' OR up.parent_id IS NULL)
+	 ORDER BY up.depth, c.name, c.id
+	 LIMIT 1;
+	IF FOUND THEN
+		RETURN;
+	END IF;
+
+	IF p_contact_type = 'lead' THEN
+		SELECT format('%s (%s)', u.name, u.code) INTO v_unit
+		  FROM org_units u WHERE u.id = p_org_unit_id;
+		problem := format('no active lead contact for org unit %s or its parents',
+						  coalesce(v_unit, p_org_unit_id::text));
+	ELSE
+		WITH RECURSIVE up AS (
+			SELECT u.id, u.parent_id, u.name, u.code, 0 AS depth
+			  FROM org_units u
+			 WHERE u.id = p_org_unit_id
+			UNION ALL
+			SELECT p.id, p.parent_id, p.name, p.code, up.depth + 1
+			  FROM org_units p
+			  JOIN up ON p.id = up.parent_id
+			 WHERE up.depth < 64
+		)
+		SELECT format('%s (%s)', up.name, up.code) INTO v_unit
+		  FROM up WHERE up.parent_id IS NULL;
+		problem := CASE WHEN v_unit IS NULL
+			THEN format('no root org unit above org unit %s (parent_id never reaches NULL)', p_org_unit_id)
+			ELSE format('no active kadis contact for root org unit %s', v_unit) END;
+	END IF;
+END;
+$$;
+
+/*
+ * _case_event: a case_events row in the app schema.  A failure there (the
+ * app's own constraints) must not abort the app's transaction: it becomes a
+ * WARNING.  Only used on the rare failure paths, so the subtransaction of
+ * the EXCEPTION block costs nothing on the hot path.
+ */
+CREATE FUNCTION guestbook_notify._case_event(
+	p_schema name, p_case_id uuid, p_event_type text, p_details jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE format('INSERT INTO %I.case_events (case_id, event_type, details) VALUES ($1, $2, $3)',
+				   p_schema)
+	USING p_case_id, p_event_type, p_details;
+EXCEPTION WHEN OTHERS THEN
+	RAISE WARNING 'guestbook_notify: could not record case event "%" for case %: %',
+		p_event_type, p_case_id, SQLERRM;
+END;
+$$;
+
+/*
+ * _enqueue_row: the one place that writes a new notification_queue row, for
+ * the triggers and for enqueue().
+ *   p_problem not NULL      -> status 'failed', last_error p_problem
+ *   template missing        -> 'failed', 'template "x" not found'
+ *   number missing/invalid  -> 'failed', to_number NULL, to_number_raw kept
+ *   number opted out        -> 'cancelled', 'recipient opted out'
+ *   otherwise               -> 'pending', and the worker is woken at commit
+ * message_text and the template snapshot (name, language, params, args) are
+ * taken now.  A dedupe_key already in the queue: nothing is written and the
+ * existing row's id is returned (INSERT .. ON CONFLICT waits for a
+ * concurrent inserter of the same key, so this is race-free).  One
+ * exception: an existing row that failed for want of a valid number
+ * (to_number NULL) is redone in place when the new call has a valid number,
+ * so that fixing the number and repeating the assignment notifies (such a
+ * row cannot be requeue()d: it has no number).
+ * A new 'failed' row of a case also writes case_events 'notification_failed'.
+ */
+CREATE FUNCTION guestbook_notify._enqueue_row(
+	p_template_key text, p_number_raw text, p_recipient_name text,
+	p_recipient_role text, p_params jsonb, p_case_id uuid, p_app_schema text,
+	p_dedupe_key text, p_scheduled_at timestamptz, p_problem text)
+RETURNS uuid
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	t guestbook_notify.templates%ROWTYPE;
+	v_number text;
+	v_status text := 'pending';
+	v_error text := p_problem;
+	v_id uuid;
+	v_ignore text;
+BEGIN
+	-- COLLATE "default": a parameter takes the call's collation ("C" when a
+	-- name argument such as TG_TABLE_SCHEMA is passed), which would keep
+	-- the planner off the indexes.
+	SELECT * INTO t FROM guestbook_notify.templates
+	 WHERE templates.key = p_template_key COLLATE "default";
+	IF NOT FOUND AND v_error IS NULL THEN
+		v_error := format('template "%s" not found', p_template_key);
+	END IF;
+	IF v_error IS NULL THEN
+		v_number := guestbook_notify._normalize_number(p_number_raw);
+		IF v_number IS NULL THEN
+			v_error := CASE WHEN nullif(btrim(p_number_raw), '') IS NULL
+				THEN format('no WhatsApp number for %s %s', p_recipient_role, p_recipient_name)
+				ELSE format('invalid WhatsApp number "%s" for %s %s',
+							p_number_raw, p_recipient_role, p_recipient_name) END;
+		END IF;
+	END IF;
+	IF v_error IS NOT NULL THEN
+		v_status := 'failed';
+		v_number := NULL;
+	ELSIF EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = v_number) THEN
+		v_status := 'cancelled';
+		v_error := 'recipient opted out';
+	END IF;
+
+	INSERT INTO guestbook_notify.notification_queue AS q
+		(to_number, to_number_raw, recipient_name, recipient_role, template_key,
+		 template_name, template_language, template_params, template_args,
+		 message_text, case_id, app_schema, status, scheduled_at, last_error,
+		 dedupe_key)
+	VALUES
+		(v_number, p_number_raw, p_recipient_name, p_recipient_role, p_template_key,
+		 t.cloud_template_name, t.language, coalesce(p_params, '{}'),
+		 guestbook_notify._template_args(t.param_names, p_params),
+		 guestbook_notify._render_text(t.body, p_params), p_case_id, p_app_schema,
+		 v_status, coalesce(p_scheduled_at, now()), v_error, p_dedupe_key)
+	ON CONFLICT (dedupe_key) DO UPDATE
+		SET to_number = EXCLUDED.to_number,
+			to_number_raw = EXCLUDED.to_number_raw,
+			recipient_name = EXCLUDED.recipient_name,
+			template_name = EXCLUDED.template_name,
+			template_language = EXCLUDED.template_language,
+			template_params = EXCLUDED.template_params,
+			template_args = EXCLUDED.template_args,
+			message_text = EXCLUDED.message_text,
+			status = EXCLUDED.status,
+			scheduled_at = EXCLUDED.scheduled_at,
+			last_error = EXCLUDED.last_error,
+			attempt_count = 0,
+			updated_at = now()
+		-- only a row that failed for want of a valid number is redone,
+		-- and only once there is one
+		WHERE q.status = 'failed' AND q.to_number IS NULL
+		  AND EXCLUDED.to_number IS NOT NULL
+	RETURNING q.id INTO v_id;
+
+	IF v_id IS NULL THEN
+		-- the same notification exists already (same dedupe_key)
+		SELECT q.id INTO v_id
+		  FROM guestbook_notify.notification_queue q
+		 WHERE q.dedupe_key = p_dedupe_key COLLATE "default";
+		RETURN v_id;
+	END IF;
+
+	IF v_status = 'pending' THEN
+		v_ignore := guestbook_notify.wake();
+	ELSIF v_status = 'failed' AND p_case_id IS NOT NULL AND p_app_schema IS NOT NULL THEN
+		PERFORM guestbook_notify._case_event(p_app_schema, p_case_id, 'notification_failed',
+			jsonb_build_object('notification_id', v_id,
+							   'template', p_template_key,
+							   'recipient_role', p_recipient_role,
+							   'recipient_name', p_recipient_name,
+							   'to_number', p_number_raw,
+							   'error', v_error));
+	END IF;
+	RETURN v_id;
+END;
+$$;
+
+/*
+ * ---- triggers ----------------------------------------------------------
+ * Never abort the app's transaction for a notification problem: a missing
+ * or inactive recipient, a bad number or a missing template becomes a
+ * 'failed' row (+ case_events 'notification_failed'), an opted-out number a
+ * 'cancelled' row.  SECURITY DEFINER: the app's roles have no rights on our
+ * tables.
+ */
+
+/*
+ * assigned: AFTER INSERT ON <schema>.case_assignments -> the operator.
+ * dedupe_key 'assigned:<case>:<operator>:<id of the latest earlier
+ * assignment of this case to a DIFFERENT operator, or "first">': the same
+ * assignment inserted again, a retried transaction and two concurrent
+ * transactions assigning the same operator all compute the same key, while
+ * reassigning away and back makes a new one.
+ */
+CREATE FUNCTION guestbook_notify._trg_assigned()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	v_problem text;
+	v_params jsonb;
+	v_ignore text;
+BEGIN
+	-- (assignments, not PERFORM: a plain expression skips the executor)
+	v_ignore := set_config('search_path', format('pg_catalog, %I, pg_temp', TG_TABLE_SCHEMA), true);
+
+	-- one query: the earlier assignment for the dedupe key, the operator,
+	-- the case and its unit
+	SELECT (SELECT a.id
+			  FROM case_assignments a
+			 WHERE a.case_id = NEW.case_id
+			   AND a.operator_id <> NEW.operator_id
+			   AND a.assigned_at <= NEW.assigned_at
+			 ORDER BY a.assigned_at DESC, a.id DESC
+			 LIMIT 1) AS prev,
+		   u.id IS NOT NULL AS user_found, u.full_name::text AS full_name,
+		   u.whatsapp_number::text AS whatsapp_number, u.is_active AS is_active,
+		   c.id IS NOT NULL AS case_found, c.code::text AS code,
+		   c.case_type::text AS case_type, c.unit_tujuan::text AS unit_tujuan,
+		   ou.name::text AS org_unit_name, c.visitor_name::text AS visitor_name,
+		   c.visitor_id_number::text AS visitor_id_number, c.purpose::text AS purpose,
+		   c.surat_tracking_no::text AS surat_tracking_no,
+		   c.surat_perihal::text AS surat_perihal
+	  INTO r
+	  FROM (SELECT) AS one
+	  LEFT JOIN users u ON u.id = NEW.operator_id
+	  LEFT JOIN cases c ON c.id = NEW.case_id
+	  LEFT JOIN org_units ou ON ou.id = c.org_unit_id;
+
+	IF NOT r.user_found THEN
+		v_problem := format('no active recipient: operator %s not found in %I.users',
+							NEW.operator_id, TG_TABLE_SCHEMA);
+	ELSIF NOT coalesce(r.is_active, false) THEN
+		v_problem := format('no active recipient: operator %s is inactive', r.full_name);
+	END IF;
+	IF r.case_found THEN
+		v_params := guestbook_notify._case_params(
+			NEW.case_id, r.code, r.case_type, r.unit_tujuan, r.org_unit_name,
+			r.visitor_name, r.visitor_id_number, r.purpose, r.surat_tracking_no,
+			r.surat_perihal, r.full_name);
+	ELSE
+		v_problem := coalesce(v_problem, format('case %s not found in %I.cases',
+												NEW.case_id, TG_TABLE_SCHEMA));
+		v_params := '{}';
+	END IF;
+
+	v_ignore := guestbook_notify._enqueue_row(
+		'assigned', r.whatsapp_number, coalesce(r.full_name, NEW.operator_id::text),
+		'operator', v_params, NEW.case_id, TG_TABLE_SCHEMA::text,
+		format('assigned:%s:%s:%s', NEW.case_id, NEW.operator_id,
+			   coalesce(r.prev::text, 'first')),
+		now(), v_problem);
+	RETURN NULL;
+END;
+$$;
+
+/*
+ * escalated: AFTER INSERT / UPDATE OF status, escalation_level ON
+ * <schema>.cases.  "At lead" = escalation_level 'lead', or 'none' with
+ * status 'escalated'; "at kadis" = escalation_level 'kadis'.  A row that
+ * reaches a level it was not at notifies that level's contact.  dedupe_key
+ * '<template>:<case>:<xid>': a statement run again in the same transaction
+ * sees no new transition, two concurrent escalations are serialised by the
+ * row lock (the later one sees no transition), and a new escalation in a
+ * later transaction (after a de-escalation) notifies again.
+ */
+CREATE FUNCTION guestbook_notify._trg_escalated()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_new_lead boolean;
+	v_new_kadis boolean;
+	v_old_lead boolean := false;
+	v_old_kadis boolean := false;
+	v_type text;
+	v_contact record;
+	v_ignore text;
+BEGIN
+	v_new_lead := coalesce(NEW.escalation_level = 'lead'
+						   OR (NEW.escalation_level = 'none' AND NEW.status = 'escalated'), false);
+	v_new_kadis := coalesce(NEW.escalation_level = 'kadis', false);
+	IF TG_OP = 'UPDATE' THEN
+		v_old_lead := coalesce(OLD.escalation_level = 'lead'
+							   OR (OLD.escalation_level = 'none' AND OLD.status = 'escalated'), false);
+		v_old_kadis := coalesce(OLD.escalation_level = 'kadis', false);
+	END IF;
+	IF v_new_lead AND NOT v_old_lead THEN
+		v_type := 'lead';
+	ELSIF v_new_kadis AND NOT v_old_kadis THEN
+		v_type := 'kadis';
+	ELSE
+		RETURN NULL;
+	END IF;
+
+	v_ignore := set_config('search_path', format('pg_catalog, %I, pg_temp', TG_TABLE_SCHEMA), true);
+	SELECT * INTO v_contact FROM guestbook_notify._find_contact(NEW.org_unit_id, v_type);
+	v_ignore := guestbook_notify._enqueue_row(
+		'escalated_' || v_type, v_contact.whatsapp_number,
+		v_contact.contact_name, v_type,
+		guestbook_notify._case_params(NEW.id, NEW.code::text, NEW.case_type::text,
+			NEW.unit_tujuan::text,
+			(SELECT ou.name::text FROM org_units ou WHERE ou.id = NEW.org_unit_id),
+			NEW.visitor_name::text, NEW.visitor_id_number::text, NEW.purpose::text,
+			NEW.surat_tracking_no::text, NEW.surat_perihal::text,
+			v_contact.contact_name),
+		NEW.id, TG_TABLE_SCHEMA::text,
+		format('escalated_%s:%s:%s', v_type, NEW.id, pg_current_xact_id()),
+		now(), v_contact.problem);
+	RETURN NULL;
+END;
+$$;
+
+/*
+ * ---- attach / detach ---------------------------------------------------
+ */
+
+/*
+ * attach: check that <schema> has the guestbook tables and columns of SPEC
+ * §1 (one error naming everything missing), create the triggers and record
+ * the schema.  Idempotent: attaching again re-creates the triggers and
+ * returns false.  Run it as a superuser (or the tables' owner with EXECUTE
+ * on the trigger functions): it is SECURITY INVOKER on purpose.
+ */
+CREATE FUNCTION guestbook_notify.attach(schema name DEFAULT 'public')
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_schema name := attach.schema;
+	v_tables text[];
+	v_columns text[];
+	v_new boolean;
+BEGIN
+	IF v_schema IS NULL THEN
+		RAISE EXCEPTION 'schema name must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = v_schema) THEN
+		RAISE EXCEPTION 'schema "%" does not exist', v_schema
+			USING ERRCODE = 'invalid_schema_name';
+	END IF;
+
+	WITH req(tbl, col, ord) AS (
+		VALUES
+			('org_units', '{id,code,name,parent_id}'::text[], 1),
+			('users', '{id,full_name,role,org_unit_id,whatsapp_number,is_active}', 2),
+			('org_unit_contacts', '{id,org_unit_id,contact_type,name,whatsapp_number,is_active}', 3),
+			('cases', '{id,code,case_type,status,escalation_level,org_unit_id,unit_tujuan,'
+					  'assigned_operator_id,visitor_name,visitor_id_number,purpose,'
+					  'surat_tracking_no,surat_perihal,created_at,updated_at}', 4),
+			('case_assignments', '{id,case_id,operator_id,assigned_by,assigned_at}', 5),
+			('case_events', '{id,case_id,event_type,actor_id,details,created_at}', 6)
+	), rel AS (
+		SELECT req.tbl, req.col, req.ord, c.oid
+		  FROM req
+		  LEFT JOIN (pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+					 AND n.nspname = v_schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))
+			ON c.relname = req.tbl
+	), missing AS (
+		SELECT rel.ord, 0 AS colord, format('%I.%I', v_schema, rel.tbl) AS what, true AS is_table
+		  FROM rel WHERE rel.oid IS NULL
+		UNION ALL
+		SELECT rel.ord, col.i, format('%I.%I.%I', v_schema, rel.tbl, col.name), false
+		  FROM rel
+		 CROSS JOIN LATERAL unnest(rel.col) WITH ORDINALITY AS col(name, i)
+		 WHERE rel.oid IS NOT NULL
+		   AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+							WHERE a.attrelid = rel.oid AND a.attname = col.name
+							  AND a.attnum > 0 AND NOT a.attisdropped)
+	)
+	SELECT array_agg(what ORDER BY ord, colord) FILTER (WHERE is_table),
+		   array_agg(what ORDER BY ord, colord) FILTER (WHERE NOT is_table)
+	  INTO v_tables, v_columns
+	  FROM missing;
+
+	IF v_tables IS NOT NULL OR v_columns IS NOT NULL THEN
+		RAISE EXCEPTION 'schema "%" lacks guestbook tables or columns that guestbook_notify needs',
+				v_schema
+			USING ERRCODE = CASE WHEN v_tables IS NOT NULL THEN 'undefined_table'
+								 ELSE 'undefined_column' END,
+				  DETAIL = concat_ws(' ',
+							'Missing tables: ' || array_to_string(v_tables, ', ') || '.',
+							'Missing columns: ' || array_to_string(v_columns, ', ') || '.'),
+				  HINT = 'The guestbook tables and their columns are listed in the README; tests/schema/guestbook.sql is a reference schema.';
+	END IF;
+
+	EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_assigned '
+				   'AFTER INSERT ON %I.case_assignments '
+				   'FOR EACH ROW EXECUTE FUNCTION guestbook_notify._trg_assigned()', v_schema);
+	EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_escalated '
+				   'AFTER UPDATE OF status, escalation_level ON %I.cases '
+				   'FOR EACH ROW WHEN ('
+				   '(NEW.escalation_level = ''kadis'' AND OLD.escalation_level IS DISTINCT FROM ''kadis'') '
+				   'OR ((NEW.escalation_level = ''lead'' OR (NEW.escalation_level = ''none'' AND NEW.status = ''escalated'')) '
+				   'AND NOT coalesce(OLD.escalation_level = ''lead'' OR (OLD.escalation_level = ''none'' AND OLD.status = ''escalated''), false))) '
+				   'EXECUTE FUNCTION guestbook_notify._trg_escalated()', v_schema);
+	EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_escalated_insert '
+				   'AFTER INSERT ON %I.cases '
+				   'FOR EACH ROW WHEN (NEW.escalation_level IN (''lead'', ''kadis'') '
+				   'OR (NEW.escalation_level = ''none'' AND NEW.status = ''escalated'')) '
+				   'EXECUTE FUNCTION guestbook_notify._trg_escalated()', v_schema);
+
+	INSERT INTO guestbook_notify.attached_schemas (schema_name) VALUES (v_schema)
+	ON CONFLICT (schema_name) DO NOTHING;
+	v_new := FOUND;
+	IF NOT v_new THEN
+		RAISE NOTICE 'schema "%" was already attached; its triggers were re-created', v_schema;
+	END IF;
+	RETURN v_new;
+END;
+$$;
+
+/*
+ * detach: drop the triggers and forget the schema.  Queue rows stay.
+ * Returns false (with a NOTICE) when the schema was not attached.
+ */
+CREATE FUNCTION guestbook_notify.detach(schema name DEFAULT 'public')
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_schema name := detach.schema;
+	v_trigger text;
+	v_was boolean;
+BEGIN
+	IF v_schema IS NULL THEN
+		RAISE EXCEPTION 'schema name must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	FOR v_trigger IN
+		SELECT format('DROP TRIGGER %I ON %I.%I', t.tgname, n.nspname, c.relname)
+		  FROM pg_trigger t
+		  JOIN pg_class c ON c.oid = t.tgrelid
+		  JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE n.nspname = v_schema
+		   AND c.relname IN ('case_assignments', 'cases')
+		   AND t.tgname IN ('guestbook_notify_assigned', 'guestbook_notify_escalated',
+							'guestbook_notify_escalated_insert')
+		 ORDER BY 1
+	LOOP
+		EXECUTE v_trigger;
+	END LOOP;
+	DELETE FROM guestbook_notify.attached_schemas a WHERE a.schema_name = v_schema;
+	v_was := FOUND;
+	IF NOT v_was THEN
+		RAISE NOTICE 'schema "%" was not attached', v_schema;
+	END IF;
+	RETURN v_was;
+END;
+$$;
+
+/*
+ * _case_schema: the attached schema whose cases table holds p_case_id, or
+ * NULL.  (Explicit calls only: the triggers know their schema.)
+ */
+CREATE FUNCTION guestbook_notify._case_schema(p_case_id uuid)
+RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s name;
+	found_it boolean;
+BEGIN
+	FOR s IN SELECT a.schema_name FROM guestbook_notify.attached_schemas a ORDER BY a.schema_name
+	LOOP
+		CONTINUE WHEN to_regclass(format('%I.cases', s)) IS NULL;
+		EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.cases c WHERE c.id = $1)', s)
+		   INTO found_it USING p_case_id;
+		IF found_it THEN
+			RETURN s;
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END;
+$$;
+
+/*
+ * ---- SQL API -----------------------------------------------------------
+ */
+
+/*
+ * enqueue: queue one message by hand.  With case_id, the case's values fill
+ * the template (params override them) and case_events are written in the
+ * case's schema.  Bad arguments are errors.  An opted-out number still gets
+ * a row, 'cancelled' with last_error 'recipient opted out', whose id is
+ * returned.  A dedupe_key already in the queue returns that row's id and
+ * writes nothing.
+ */
+CREATE FUNCTION guestbook_notify.enqueue(
+	template_key text,
+	to_number text,
+	case_id uuid DEFAULT NULL,
+	params jsonb DEFAULT '{}',
+	dedupe_key text DEFAULT NULL,
+	scheduled_at timestamptz DEFAULT now())
+RETURNS uuid
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_key text := enqueue.template_key;
+	v_case uuid := enqueue.case_id;
+	v_params jsonb := coalesce(enqueue.params, '{}');
+	v_number text;
+	v_schema name;
+	v_case_params jsonb;
+BEGIN
+	IF v_key IS NULL THEN
+		RAISE EXCEPTION 'template key must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM guestbook_notify.templates t WHERE t.key = v_key) THEN
+		RAISE EXCEPTION 'template "%" does not exist', v_key
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'The templates are the rows of guestbook_notify.templates.';
+	END IF;
+	v_number := guestbook_notify.normalize_number(enqueue.to_number);
+	IF jsonb_typeof(v_params) <> 'object' THEN
+		RAISE EXCEPTION 'params must be a JSON object, not %', jsonb_typeof(v_params)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the placeholder values by name, e.g. ''{"case_code": "ABC123"}''.';
+	END IF;
+
+	IF v_case IS NOT NULL THEN
+		v_schema := guestbook_notify._case_schema(v_case);
+		IF v_schema IS NULL THEN
+			RAISE EXCEPTION 'case % not found', v_case
+				USING ERRCODE = 'foreign_key_violation',
+					  DETAIL = 'No attached schema has this case in its cases table.',
+					  HINT = 'Attached schemas are listed in guestbook_notify.attached_schemas; see attach().';
+		END IF;
+		PERFORM set_config('search_path', format('pg_catalog, %I, pg_temp', v_schema), true);
+		v_case_params := guestbook_notify._case_params_by_id(v_case, v_params ->> 'recipient_name');
+		v_params := coalesce(v_case_params, '{}') || v_params;
+	END IF;
+
+	RETURN guestbook_notify._enqueue_row(
+		v_key, enqueue.to_number, v_params ->> 'recipient_name', 'manual', v_params,
+		v_case, v_schema::text, enqueue.dedupe_key, coalesce(enqueue.scheduled_at, now()), NULL);
+END;
+$$;
+
+/*
+ * render: preview the message template_key would produce for case_id, with
+ * the recipient the trigger would pick (assigned: the case's assigned
+ * operator, else the operator of its latest assignment; escalated_lead /
+ * escalated_kadis: the contact found).  Same
+ * renderer as enqueue.  Reads the case (visitor name, NIP/NIK): not PUBLIC.
+ */
+CREATE FUNCTION guestbook_notify.render(template_key text, case_id uuid)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_key text := render.template_key;
+	v_case uuid := render.case_id;
+	t guestbook_notify.templates%ROWTYPE;
+	v_schema name;
+	v_unit uuid;
+	v_operator uuid;
+	v_recipient text;
+BEGIN
+	IF v_key IS NULL OR v_case IS NULL THEN
+		RAISE EXCEPTION 'template key and case id must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO t FROM guestbook_notify.templates WHERE templates.key = v_key;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'template "%" does not exist', v_key
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'The templates are the rows of guestbook_notify.templates.';
+	END IF;
+	v_schema := guestbook_notify._case_schema(v_case);
+	IF v_schema IS NULL THEN
+		RAISE EXCEPTION 'case % not found', v_case
+			USING ERRCODE = 'foreign_key_violation',
+				  DETAIL = 'No attached schema has this case in its cases table.',
+				  HINT = 'Attached schemas are listed in guestbook_notify.attached_schemas; see attach().';
+	END IF;
+
+	PERFORM set_config('search_path', format('pg_catalog, %I, pg_temp', v_schema), true);
+	SELECT c.org_unit_id, c.assigned_operator_id INTO v_unit, v_operator
+	  FROM cases c WHERE c.id = v_case;
+	IF v_key = 'assigned' THEN
+		-- the case's operator, else the one of its latest assignment
+		SELECT u.full_name::text INTO v_recipient
+		  FROM users u
+		 WHERE u.id = coalesce(v_operator,
+							   (SELECT a.operator_id FROM case_assignments a
+								 WHERE a.case_id = v_case
+								 ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1));
+	ELSIF v_key IN ('escalated_lead', 'escalated_kadis') THEN
+		SELECT f.contact_name INTO v_recipient
+		  FROM guestbook_notify._find_contact(v_unit, substr(v_key, 11)) f;
+	END IF;
+	RETURN guestbook_notify._render_text(
+		t.body, guestbook_notify._case_params_by_id(v_case, v_recipient));
+END;
+$$;
+
+/*
+ * requeue: a failed or cancelled row goes back to pending, due now, with
+ * its attempts counted from zero (the attempts table keeps the history).
+ * false for a pending or sent row; an error for an unknown id or for a row
+ * without a valid number (nothing could be sent: fix the number and enqueue
+ * again).  An opted-out number is cancelled again when the worker claims it.
+ */
+CREATE FUNCTION guestbook_notify.requeue(id uuid)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r guestbook_notify.notification_queue%ROWTYPE;
+BEGIN
+	SELECT * INTO r FROM guestbook_notify.notification_queue q WHERE q.id = requeue.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'notification % does not exist', coalesce(requeue.id::text, 'NULL')
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	IF r.status NOT IN ('failed', 'cancelled') THEN
+		RETURN false;
+	END IF;
+	IF r.to_number IS NULL THEN
+		RAISE EXCEPTION 'notification % has no valid recipient number', r.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = coalesce(r.last_error, 'to_number is NULL.'),
+				  HINT = 'Fix the number or contact in the app, then enqueue the message again.';
+	END IF;
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = 'pending', scheduled_at = now(), attempt_count = 0,
+		   last_error = NULL, lease_until = NULL, leased_by = NULL, updated_at = now()
+	 WHERE q.id = r.id;
+	PERFORM guestbook_notify.wake();
+	RETURN true;
+END;
+$$;
+
+/*
+ * cancel: a pending row that is not in flight, or a failed row, becomes
+ * cancelled (last_error says by whom); anything else: false.
+ */
+CREATE FUNCTION guestbook_notify.cancel(id uuid)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r guestbook_notify.notification_queue%ROWTYPE;
+BEGIN
+	SELECT * INTO r FROM guestbook_notify.notification_queue q WHERE q.id = cancel.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'notification % does not exist', coalesce(cancel.id::text, 'NULL')
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	IF NOT (r.status = 'failed'
+			OR (r.status = 'pending' AND (r.lease_until IS NULL OR r.lease_until < now()))) THEN
+		RETURN false;
+	END IF;
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = 'cancelled',
+		   last_error = format('cancelled by %s', session_user)
+						|| coalesce(' (' || q.last_error || ')', ''),
+		   lease_until = NULL, leased_by = NULL, updated_at = now()
+	 WHERE q.id = r.id;
+	RETURN true;
+END;
+$$;
+
+/*
+ * requeue_failed: requeue() every failed row that failed (updated_at) at or
+ * after since and has a number that is not opted out.  Returns how many.
+ */
+CREATE FUNCTION guestbook_notify.requeue_failed(since timestamptz DEFAULT '-infinity')
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n bigint;
+BEGIN
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = 'pending', scheduled_at = now(), attempt_count = 0,
+		   last_error = NULL, lease_until = NULL, leased_by = NULL, updated_at = now()
+	 WHERE q.status = 'failed'
+	   AND q.updated_at >= coalesce(requeue_failed.since, '-infinity')
+	   AND q.to_number IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = q.to_number);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF n > 0 THEN
+		PERFORM guestbook_notify.wake();
+	END IF;
+	RETURN n;
+END;
+$$;
+
+/*
+ * opt_out: the number must not be messaged (upsert; a NULL reason keeps the
+ * old one).  Its pending rows that are not in flight are cancelled with
+ * last_error 'recipient opted out'; the worker re-checks at claim time for
+ * the others.  Returns the number of rows cancelled.
+ */
+CREATE FUNCTION guestbook_notify.opt_out(number text, reason text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_number text := guestbook_notify.normalize_number(opt_out.number);
+	n bigint;
+BEGIN
+	INSERT INTO guestbook_notify.opt_outs AS o (number, reason)
+	VALUES (v_number, opt_out.reason)
+	ON CONFLICT ON CONSTRAINT opt_outs_pkey
+	DO UPDATE SET reason = coalesce(EXCLUDED.reason, o.reason);
+
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = 'cancelled', last_error = 'recipient opted out', updated_at = now()
+	 WHERE q.to_number = v_number
+	   AND q.status = 'pending'
+	   AND (q.lease_until IS NULL OR q.lease_until < now());
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+/*
+ * opt_in: the number may be messaged again.  Rows cancelled meanwhile stay
+ * cancelled (requeue() them if wanted).  false if it was not opted out.
+ */
+CREATE FUNCTION guestbook_notify.opt_in(number text)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM guestbook_notify.opt_outs o
+	 WHERE o.number = guestbook_notify.normalize_number(opt_in.number);
+	RETURN FOUND;
+END;
+$$;
+
+/*
+ * ---- delivery status (webhooks) ----------------------------------------
+ * delivery_status ranks sent < delivered < read < failed; a status never
+ * lowers it (a late 'delivered' after 'read' only fills delivered_at) and
+ * 'failed' is terminal.  A 'failed' status keeps the queue status 'sent'
+ * (the provider accepted the request: the queue's status is about the
+ * send), sets delivery_status 'failed', delivery_error, a readable
+ * last_error, and writes case_events 'notification_failed'.
+ */
+CREATE FUNCTION guestbook_notify._delivery_error_text(p_error jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT 'delivery failed'
+		   || coalesce(': ' || nullif(concat_ws(' ', e ->> 'code',
+												 coalesce(e ->> 'title', e ->> 'message')), ''), '')
+		   || coalesce(' (' || (e -> 'error_data' ->> 'details') || ')', '')
+	  FROM (SELECT CASE jsonb_typeof(p_error)
+					   WHEN 'array' THEN p_error -> 0
+					   WHEN 'object' THEN p_error
+				   END AS e) AS s
+$$;
+
+CREATE FUNCTION guestbook_notify._apply_status(
+	p_wamid text, p_status text, p_at timestamptz, p_error jsonb)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	v_new int := CASE p_status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
+							   WHEN 'read' THEN 3 WHEN 'failed' THEN 4 END;
+	v_old int;
+	v_at timestamptz := coalesce(p_at, now());
+	v_matched boolean := false;
+BEGIN
+	FOR r IN SELECT q.id, q.delivery_status, q.delivered_at, q.read_at, q.case_id,
+					q.app_schema, q.template_key, q.recipient_role, q.to_number
+			   FROM guestbook_notify.notification_queue q
+			  WHERE q.provider_message_id = p_wamid COLLATE "default"
+			  ORDER BY q.id
+				FOR UPDATE
+	LOOP
+		v_matched := true;
+		v_old := CASE r.delivery_status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
+										WHEN 'read' THEN 3 WHEN 'failed' THEN 4 ELSE 0 END;
+		CONTINUE WHEN v_old = 4;		-- failed is terminal
+		CONTINUE WHEN v_new <= v_old
+				  AND NOT (p_status = 'delivered' AND r.delivered_at IS NULL)
+				  AND NOT (p_status = 'read' AND r.read_at IS NULL);
+
+		UPDATE guestbook_notify.notification_queue q
+		   SET delivery_status = CASE WHEN v_new > v_old THEN p_status ELSE q.delivery_status END,
+			   delivery_status_at = CASE WHEN v_new > v_old THEN v_at ELSE q.delivery_status_at END,
+			   delivered_at = CASE WHEN p_status = 'delivered' THEN coalesce(q.delivered_at, v_at)
+								   ELSE q.delivered_at END,
+			   read_at = CASE WHEN p_status = 'read' THEN coalesce(q.read_at, v_at)
+							  ELSE q.read_at END,
+			   delivery_error = CASE WHEN p_status = 'failed' THEN p_error ELSE q.delivery_error END,
+			   last_error = CASE WHEN p_status = 'failed'
+								 THEN guestbook_notify._delivery_error_text(p_error)
+								 ELSE q.last_error END,
+			   updated_at = now()
+		 WHERE q.id = r.id;
+
+		IF p_status = 'failed' AND r.case_id IS NOT NULL AND r.app_schema IS NOT NULL THEN
+			PERFORM guestbook_notify._case_event(r.app_schema, r.case_id, 'notification_failed',
+				jsonb_build_object('notification_id', r.id,
+								   'template', r.template_key,
+								   'recipient_role', r.recipient_role,
+								   'to_number', r.to_number,
+								   'provider_message_id', p_wamid,
+								   'error', guestbook_notify._delivery_error_text(p_error),
+								   'delivery_error', p_error));
+		END IF;
+	END LOOP;
+	RETURN v_matched;
+END;
+$$;
+
+/*
+ * record_status: one delivery status from the app's webhook receiver.
+ * Returns true when the provider message id is one of ours (whether or not
+ * it changed anything: repeats are harmless), false when it is unknown.
+ */
+CREATE FUNCTION guestbook_notify.record_status(
+	provider_message_id text,
+	status text,
+	at timestamptz DEFAULT now(),
+	error jsonb DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF nullif(record_status.provider_message_id, '') IS NULL THEN
+		RAISE EXCEPTION 'provider message id must not be empty'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF record_status.status IS NULL
+	   OR record_status.status NOT IN ('sent', 'delivered', 'read', 'failed') THEN
+		RAISE EXCEPTION 'invalid delivery status %',
+				coalesce('"' || record_status.status || '"', 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Accepted: sent, delivered, read, failed.';
+	END IF;
+	RETURN guestbook_notify._apply_status(record_status.provider_message_id,
+										  record_status.status, record_status.at,
+										  record_status.error);
+END;
+$$;
+
+/*
+ * ingest_webhook: Meta's status webhook body (entry[].changes[].value
+ * .statuses[]).  Applies each sent/delivered/read/failed status and returns
+ * how many were for our messages.  Other statuses ('played', ...), other
+ * change fields and unknown wamids are ignored; a payload that does not have
+ * the documented shape is an error naming the offending path.
+ */
+CREATE FUNCTION guestbook_notify.ingest_webhook(payload jsonb)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p jsonb := ingest_webhook.payload;
+	e jsonb;
+	ch jsonb;
+	st jsonb;
+	ei bigint;
+	ci bigint;
+	si bigint;
+	v_path text;
+	v_at timestamptz;
+	v_ts text;
+	n integer := 0;
+BEGIN
+	IF p IS NULL OR jsonb_typeof(p) <> 'object' THEN
+		RAISE EXCEPTION 'webhook payload must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the request body of Meta''s webhook: {"object": "whatsapp_business_account", "entry": [...]}.';
+	END IF;
+	IF jsonb_typeof(p -> 'entry') IS DISTINCT FROM 'array' THEN
+		RAISE EXCEPTION 'malformed webhook payload: "entry" is not an array'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the request body of Meta''s webhook: {"object": "whatsapp_business_account", "entry": [...]}.';
+	END IF;
+
+	FOR e, ei IN SELECT x.v, x.i - 1 FROM jsonb_array_elements(p -> 'entry') WITH ORDINALITY AS x(v, i)
+	LOOP
+		IF jsonb_typeof(e) <> 'object' THEN
+			RAISE EXCEPTION 'malformed webhook payload: entry[%] is not an object', ei
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		CONTINUE WHEN e -> 'changes' IS NULL;
+		IF jsonb_typeof(e -> 'changes') <> 'array' THEN
+			RAISE EXCEPTION 'malformed webhook payload: entry[%].changes is not an array', ei
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		FOR ch, ci IN SELECT x.v, x.i - 1 FROM jsonb_array_elements(e -> 'changes') WITH ORDINALITY AS x(v, i)
+		LOOP
+			v_path := format('entry[%s].changes[%s]', ei, ci);
+			IF jsonb_typeof(ch) <> 'object' THEN
+				RAISE EXCEPTION 'malformed webhook payload: % is not an object', v_path
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			CONTINUE WHEN coalesce(ch ->> 'field', 'messages') <> 'messages';
+			IF jsonb_typeof(ch -> 'value') IS DISTINCT FROM 'object' THEN
+				RAISE EXCEPTION 'malformed webhook payload: %.value is not an object', v_path
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			CONTINUE WHEN ch -> 'value' -> 'statuses' IS NULL;
+			IF jsonb_typeof(ch -> 'value' -> 'statuses') <> 'array' THEN
+				RAISE EXCEPTION 'malformed webhook payload: %.value.statuses is not an array', v_path
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			FOR st, si IN SELECT x.v, x.i - 1
+							FROM jsonb_array_elements(ch -> 'value' -> 'statuses') WITH ORDINALITY AS x(v, i)
+			LOOP
+				v_path := format('entry[%s].changes[%s].value.statuses[%s]', ei, ci, si);
+				IF jsonb_typeof(st) <> 'object'
+				   OR jsonb_typeof(st -> 'id') IS DISTINCT FROM 'string'
+				   OR jsonb_typeof(st -> 'status') IS DISTINCT FROM 'string' THEN
+					RAISE EXCEPTION 'malformed webhook payload: % has no string "id" and "status"', v_path
+						USING ERRCODE = 'invalid_parameter_value';
+				END IF;
+				v_ts := st ->> 'timestamp';
+				IF v_ts IS NULL THEN
+					v_at := now();
+				ELSIF v_ts ~ '^[0-9]{1,12}$' THEN
+					v_at := to_timestamp(v_ts::bigint);
+				ELSE
+					RAISE EXCEPTION 'malformed webhook payload: %.timestamp is not Unix seconds: %',
+							v_path, st -> 'timestamp'
+						USING ERRCODE = 'invalid_parameter_value';
+				END IF;
+				CONTINUE WHEN st ->> 'status' NOT IN ('sent', 'delivered', 'read', 'failed');
+				IF guestbook_notify._apply_status(st ->> 'id', st ->> 'status', v_at,
+												  st -> 'errors') THEN
+					n := n + 1;
+				END IF;
+			END LOOP;
+		END LOOP;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+
+/*
+ * ---- the admin "Notifications" page ------------------------------------
+ * One row per notification, newest first when ordered by created_at.
+ * case_code comes from the template values taken at enqueue; subject is the
+ * first line of the message.  in_flight: a worker is sending it right now.
+ * needs_attention: failed, or the provider reported a delivery failure.
+ */
+CREATE VIEW guestbook_notify.notifications AS
+SELECT q.id,
+	   q.created_at,
+	   q.status,
+	   coalesce(q.status = 'pending' AND q.lease_until > now(), false) AS in_flight,
+	   (q.status = 'failed' OR q.delivery_status IS NOT DISTINCT FROM 'failed') AS needs_attention,
+	   q.template_key,
+	   q.template_params ->> 'case_code' AS case_code,
+	   q.case_id,
+	   q.app_schema,
+	   q.recipient_role,
+	   q.recipient_name,
+	   q.to_number,
+	   q.to_number_raw,
+	   split_part(q.message_text, E'\n', 1) AS subject,
+	   q.message_text,
+	   q.attempt_count,
+	   q.last_error,
+	   q.scheduled_at,
+	   q.sent_at,
+	   q.provider,
+	   q.provider_message_id,
+	   q.delivery_status,
+	   q.delivery_status_at,
+	   q.delivered_at,
+	   q.read_at,
+	   q.delivery_error,
+	   q.dedupe_key,
+	   q.updated_at
+  FROM guestbook_notify.notification_queue q;
+
+/*
+ * ---- privileges --------------------------------------------------------
+ * Nothing that changes state, and no table, is PUBLIC.  normalize_number
+ * and the pure helpers (_normalize_number, _render_text, _template_arg(s),
+ * _case_params, _delivery_error_text) stay PUBLIC: they read nothing.
+ */
+REVOKE ALL ON TABLE guestbook_notify.attached_schemas, guestbook_notify.templates,
+	guestbook_notify.notification_queue, guestbook_notify.notification_attempts,
+	guestbook_notify.opt_outs, guestbook_notify.notifications FROM PUBLIC;
+REVOKE ALL ON SEQUENCE guestbook_notify.notification_attempts_id_seq FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION guestbook_notify._templates_upsert() FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._templates_touch() FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._case_params_by_id(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._find_contact(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._case_event(name, uuid, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._enqueue_row(text, text, text, text, jsonb, uuid, text, text, timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._trg_assigned() FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._trg_escalated() FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.attach(name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.detach(name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._case_schema(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.enqueue(text, text, uuid, jsonb, text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.render(text, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.requeue(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.cancel(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.requeue_failed(timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.opt_out(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.opt_in(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._apply_status(text, text, timestamptz, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.record_status(text, text, timestamptz, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.ingest_webhook(jsonb) FROM PUBLIC;
 
 /*
  * ------------------------------------------------------------------------
@@ -307,5 +1735,92 @@ BEGIN
 END;
 $$;
 
+/*
+ * _next_due: when the next pending, unleased row is due (NULL: none).  The
+ * worker sleeps until then when the queue has nothing due now.
+ */
+CREATE FUNCTION guestbook_notify._next_due()
+RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT q.scheduled_at
+	  FROM guestbook_notify.notification_queue q
+	 WHERE q.status = 'pending'
+	   AND (q.lease_until IS NULL OR q.lease_until < now())
+	 ORDER BY q.scheduled_at
+	 LIMIT 1;
+$$;
+
+/*
+ * _record_fallback: used only when _record_result raised an error for a row
+ * (for instance a trigger on the app's case_events): settle the queue row
+ * anyway, without an attempt row or case event, so that a sent message is
+ * not sent again when its lease runs out and a failing row does not loop.
+ * Returns the row's new status, or NULL if this backend no longer holds it.
+ */
+CREATE FUNCTION guestbook_notify._record_fallback(
+	p_id uuid,
+	p_outcome text,
+	p_provider text,
+	p_provider_message_id text,
+	p_error_text text,
+	p_retry_delay_ms integer,
+	p_max_attempts integer)
+RETURNS text
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = CASE
+				WHEN p_outcome = 'sent' THEN 'sent'
+				WHEN p_outcome = 'failed' THEN 'failed'
+				WHEN p_outcome = 'retry' AND q.attempt_count >= p_max_attempts THEN 'failed'
+				ELSE 'pending' END,
+		   sent_at = CASE WHEN p_outcome = 'sent' THEN now() ELSE q.sent_at END,
+		   provider = p_provider,
+		   provider_message_id = CASE WHEN p_outcome = 'sent'
+				THEN p_provider_message_id ELSE q.provider_message_id END,
+		   attempt_count = CASE WHEN p_outcome = 'paused'
+				THEN greatest(q.attempt_count - 1, 0) ELSE q.attempt_count END,
+		   scheduled_at = CASE WHEN p_outcome = 'retry'
+				THEN now() + make_interval(secs => greatest(p_retry_delay_ms, 0) / 1000.0)
+				ELSE q.scheduled_at END,
+		   last_error = p_error_text,
+		   lease_until = NULL,
+		   leased_by = NULL,
+		   updated_at = now()
+	 WHERE q.id = p_id
+	   AND q.status = 'pending'
+	   AND q.leased_by = pg_backend_pid()
+	RETURNING q.status;
+$$;
+
+/*
+ * _release: give back rows this backend leased but did not finish (the
+ * worker is shutting down and aborted their requests).  The try is not
+ * counted.  Returns how many rows were released.
+ */
+CREATE FUNCTION guestbook_notify._release(p_ids uuid[])
+RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH released AS (
+		UPDATE guestbook_notify.notification_queue q
+		   SET lease_until = NULL,
+			   leased_by = NULL,
+			   attempt_count = greatest(q.attempt_count - 1, 0),
+			   updated_at = now()
+		 WHERE q.id = ANY (p_ids)
+		   AND q.status = 'pending'
+		   AND q.leased_by = pg_backend_pid()
+		RETURNING 1)
+	SELECT count(*)::integer FROM released;
+$$;
+
 REVOKE ALL ON FUNCTION guestbook_notify._claim_batch(integer, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION guestbook_notify._record_result(uuid, text, text, integer, integer, text, text, timestamptz, double precision, integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._next_due() FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._record_fallback(uuid, text, text, text, text, integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._release(uuid[]) FROM PUBLIC;

@@ -68,7 +68,7 @@ run() {
 		summary+=("$name: FAILED")
 		status=1
 		for f in "$scratch"/regression.diffs "$scratch"/output_iso/regression.diffs; do
-			[ -s "$f" ] && { echo "--- $f"; head -c 20000 "$f"; }
+			if [ -s "$f" ]; then echo "--- $f"; head -c 20000 "$f"; fi
 		done
 	fi
 }
@@ -90,7 +90,7 @@ if [ "$suite" = all ] || [ "$suite" = tap ]; then
 		PROVE_TESTS="$prove_tests" PROVE_FLAGS="-I tests/lib --timer"
 	if [ $status -ne 0 ]; then
 		for f in "$scratch"/tmp_check/log/*; do
-			[ -f "$f" ] && { echo "--- $f (tail)"; tail -n 60 "$f"; }
+			if [ -f "$f" ]; then echo "--- $f (tail)"; tail -n 60 "$f"; fi
 		done
 	fi
 fi

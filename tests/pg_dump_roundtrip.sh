@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# pg_dump / pg_restore round trip of a database using guestbook_notify.
+#
+# Starts a throwaway cluster (initdb into a temp dir, unix socket in that dir
+# only), installs the extension and the reference guestbook schema, attaches
+# it, makes queue rows, attempts, an opt-out and template edits, dumps with
+# pg_dump -Fc, restores into a new database, and checks that:
+#   - pg_restore reports no error (the seeded templates do not collide),
+#   - queue rows, attempts, opt-outs, templates and attached schemas are back,
+#   - the triggers work in the restored database (an assignment enqueues),
+#   - the attempts' identity and the worker interface work there.
+# Run as the postgres OS user from the top of the tree (tests/run_tests.sh does:
+#   runuser -u postgres -- bash tests/pg_dump_roundtrip.sh), with the
+# PostgreSQL 15 binaries on PATH and the extension installed.
+# Prints TAP-style lines, a summary "pg_dump round trip: N passed, M failed"
+# and PASS or FAIL; exits non-zero on failure.
+set -uo pipefail
+
+export PATH="/usr/lib/postgresql/15/bin:$PATH"
+here=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gbn_dump.XXXXXX")
+port=5432		# the socket lives in $tmp: no clash with other clusters
+export PGHOST="$tmp" PGPORT="$port" PGUSER="$(id -un)"
+unset PGDATABASE PGSERVICE
+export PGOPTIONS="-c client_min_messages=warning"
+
+passed=0
+failed=0
+n=0
+ok() {
+	n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"
+}
+not_ok() {
+	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
+	[ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/#   /'
+}
+check() {	# check NAME EXPECTED ACTUAL
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected: $2
+got:      $3"; fi
+}
+finish() {
+	echo "1..$n"
+	echo "pg_dump round trip: $passed passed, $failed failed"
+	if [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]; then
+		echo "PASS: pg_dump round trip"
+		exit 0
+	fi
+	echo "FAIL: pg_dump round trip"
+	exit 1
+}
+cleanup() {
+	pg_ctl -D "$tmp/data" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+psql_q() {	# psql_q DB SQL: unaligned, tuples only, stop on error
+	printf '%s\n' "$2" | psql -X -q -v ON_ERROR_STOP=1 -At -d "$1"
+}
+
+# ---- the cluster --------------------------------------------------------
+if ! initdb -D "$tmp/data" -E UTF8 --locale=C -A trust --no-sync >"$tmp/initdb.log" 2>&1; then
+	not_ok "initdb" "$(tail -n 20 "$tmp/initdb.log")"; finish
+fi
+cat >>"$tmp/data/postgresql.conf" <<EOF
+listen_addresses = ''
+unix_socket_directories = '$tmp'
+port = $port
+fsync = off
+shared_preload_libraries = 'guestbook_notify'
+# the worker serves 'postgres', where the extension is not installed: idle
+guestbook_notify.database_name = 'postgres'
+guestbook_notify.app_base_url = 'https://guestbook.example.go.id'
+EOF
+if ! pg_ctl -D "$tmp/data" -l "$tmp/server.log" -w start >/dev/null 2>&1; then
+	not_ok "cluster starts" "$(tail -n 20 "$tmp/server.log")"; finish
+fi
+ok "throwaway cluster started"
+
+# ---- the source database ------------------------------------------------
+createdb src || { not_ok "createdb src"; finish; }
+if ! out=$(psql -X -q -v ON_ERROR_STOP=1 -d src \
+		-c "CREATE EXTENSION guestbook_notify" \
+		-f "$here/tests/schema/guestbook.sql" \
+		-f "$here/tests/schema/sample_data.sql" 2>&1); then
+	not_ok "extension and reference schema installed" "$out"; finish
+fi
+ok "extension and reference schema installed"
+
+if ! out=$(psql -X -q -v ON_ERROR_STOP=1 -At -d src 2>&1 <<'EOF'
+SELECT guestbook_notify.attach();
+-- queue rows from the triggers: an assignment, an escalation, a failure
+INSERT INTO case_assignments (case_id, operator_id)
+VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2');
+UPDATE cases SET escalation_level = 'lead', status = 'escalated' WHERE code = 'SRT001';
+UPDATE users SET whatsapp_number = '12345' WHERE full_name = 'Sari Operator';
+INSERT INTO case_assignments (case_id, operator_id)
+VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000a3');
+-- one sent (an attempt row, a delivery status), one retried (another attempt)
+SELECT count(*) FROM guestbook_notify._claim_batch(2, 60);
+SELECT guestbook_notify._record_result(q.id,
+		CASE q.template_key WHEN 'assigned' THEN 'sent' ELSE 'retry' END,
+		'cloud_api', CASE q.template_key WHEN 'assigned' THEN 200 ELSE 503 END,
+		NULL, NULL, CASE q.template_key WHEN 'assigned' THEN 'wamid.DUMP1' END,
+		now(), 42, 60000, 8)
+  FROM guestbook_notify.notification_queue q WHERE q.lease_until IS NOT NULL;
+SELECT guestbook_notify.record_status('wamid.DUMP1', 'delivered');
+-- an opt-out (and the pending row it cancels), a manual message
+SELECT guestbook_notify.enqueue('assigned', '0812-9000-0001', dedupe_key => 'manual:dump');
+SELECT guestbook_notify.opt_out('0812-9000-0001', 'tidak mau');
+SELECT guestbook_notify.enqueue('assigned', '0812-9000-0002', scheduled_at => now() + interval '1 day');
+-- an edited seeded template and a new one
+UPDATE guestbook_notify.templates
+   SET body = E'[GUESTBOOK] Tugas baru {{case_code}}\n{{summary}}\n\nDetail: {{detail_url}}',
+	   description = 'diubah admin'
+ WHERE key = 'assigned';
+INSERT INTO guestbook_notify.templates (key, body, cloud_template_name, param_names)
+VALUES ('pengingat', 'Pengingat {{case_code}}', 'guestbook_reminder', '{case_code}');
+EOF
+); then
+	not_ok "source data made" "$out"; finish
+fi
+ok "source data made"
+
+# What must survive, as text: every row of our tables, ids included.
+fingerprint() {
+	psql_q "$1" "
+	SELECT 'queue', count(*), md5(string_agg(q::text, '|' ORDER BY q.id))
+	  FROM guestbook_notify.notification_queue q
+	UNION ALL
+	SELECT 'attempts', count(*), md5(string_agg(a::text, '|' ORDER BY a.id))
+	  FROM guestbook_notify.notification_attempts a
+	UNION ALL
+	SELECT 'opt_outs', count(*), md5(string_agg(o::text, '|' ORDER BY o.number))
+	  FROM guestbook_notify.opt_outs o
+	UNION ALL
+	SELECT 'templates', count(*), md5(string_agg(t::text, '|' ORDER BY t.key))
+	  FROM guestbook_notify.templates t
+	UNION ALL
+	SELECT 'attached', count(*), string_agg(schema_name, ',' ORDER BY schema_name)
+	  FROM guestbook_notify.attached_schemas
+	UNION ALL
+	SELECT 'case_events', count(*), md5(string_agg(e::text, '|' ORDER BY e.id))
+	  FROM public.case_events e" 2>&1
+}
+summary() {
+	psql_q "$1" "
+	SELECT status || '/' || coalesce(delivery_status, '-') || '/' || attempt_count || '/' || template_key
+	  FROM guestbook_notify.notification_queue ORDER BY 1" 2>&1 | tr '\n' ' '
+}
+src_fp=$(fingerprint src)
+src_summary=$(summary src)
+echo "# source: $src_summary"
+src_counts=$(printf '%s\n' "$src_fp" | cut -d'|' -f1,2 | tr '\n' ' ')
+check "source has queue rows, attempts, an opt-out, templates, attached schema" \
+	"queue|5 attempts|2 opt_outs|1 templates|4 attached|1 case_events|2 " "$src_counts"
+
+# ---- dump and restore ---------------------------------------------------
+if ! out=$(pg_dump -Fc -f "$tmp/src.dump" src 2>&1); then
+	not_ok "pg_dump -Fc" "$out"; finish
+fi
+ok "pg_dump -Fc"
+createdb dst || { not_ok "createdb dst"; finish; }
+pg_restore -d dst "$tmp/src.dump" >"$tmp/restore.log" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && [ ! -s "$tmp/restore.log" ]; then
+	ok "pg_restore without errors or warnings"
+else
+	not_ok "pg_restore without errors or warnings" "exit $rc: $(head -c 3000 "$tmp/restore.log")"
+fi
+
+# ---- what came back -----------------------------------------------------
+dst_fp=$(fingerprint dst)
+while IFS= read -r line; do
+	name=${line%%|*}
+	check "restored $name identical" "$line" "$(printf '%s\n' "$dst_fp" | grep "^$name|")"
+done <<<"$src_fp"
+check "restored queue statuses" "$src_summary" "$(summary dst)"
+check "edited seeded template kept" "diubah admin|[GUESTBOOK] Tugas baru {{case_code}}" \
+	"$(psql_q dst "SELECT description || '|' || split_part(body, E'\n', 1) FROM guestbook_notify.templates WHERE key = 'assigned'" 2>&1)"
+check "opt-out kept" "6281290000001|tidak mau" \
+	"$(psql_q dst "SELECT number || '|' || reason FROM guestbook_notify.opt_outs" 2>&1)"
+check "triggers restored" \
+	"case_assignments.guestbook_notify_assigned cases.guestbook_notify_escalated cases.guestbook_notify_escalated_insert " \
+	"$(psql_q dst "SELECT tgrelid::regclass || '.' || tgname FROM pg_trigger WHERE tgname LIKE 'guestbook_notify%' ORDER BY 1" 2>&1 | tr '\n' ' ')"
+
+# ---- the restored database works ----------------------------------------
+check "an assignment in the restored database enqueues (edited template)" \
+	"pending|6281322224444|[GUESTBOOK] Tugas baru SRT001" \
+	"$(psql_q dst "
+		UPDATE users SET whatsapp_number = '0813-2222-4444' WHERE full_name = 'Sari Operator';
+		INSERT INTO case_assignments (case_id, operator_id)
+		VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000a3');
+		SELECT status || '|' || to_number || '|' || split_part(message_text, E'\n', 1)
+		  FROM guestbook_notify.notification_queue WHERE to_number = '6281322224444'" 2>&1)"
+check "an escalation in the restored database enqueues" "escalated_kadis|pending" \
+	"$(psql_q dst "
+		UPDATE cases SET escalation_level = 'kadis' WHERE code = 'SRT001';
+		SELECT template_key || '|' || status FROM guestbook_notify.notification_queue
+		 WHERE template_key = 'escalated_kadis'" 2>&1)"
+check "the same assignment again is deduplicated after the restore" "1" \
+	"$(psql_q dst "
+		INSERT INTO case_assignments (case_id, operator_id)
+		VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2');
+		SELECT count(*) FROM guestbook_notify.notification_queue
+		 WHERE template_key = 'assigned' AND case_id = '00000000-0000-0000-0000-0000000000c1'" 2>&1)"
+check "the worker interface works after the restore (attempt ids continue)" "2|sent" \
+	"$(psql_q dst "
+		SELECT count(*) FROM guestbook_notify._claim_batch(100, 60) \\g /dev/null
+		SELECT count(guestbook_notify._record_result(q.id, 'sent', 'cloud_api', 200, NULL, NULL,
+				'wamid.R' || q.id, now(), 1, NULL, 8))
+		  FROM guestbook_notify.notification_queue q WHERE q.lease_until IS NOT NULL \\g /dev/null
+		SELECT count(*) || '|' || min(outcome) FROM guestbook_notify.notification_attempts WHERE id > 2" 2>&1)"
+check "opted-out number still refused after the restore" "cancelled|recipient opted out" \
+	"$(psql_q dst "
+		SELECT guestbook_notify.enqueue('assigned', '081290000001') \\g /dev/null
+		SELECT status || '|' || last_error FROM guestbook_notify.notification_queue
+		 WHERE to_number = '6281290000001' AND dedupe_key IS NULL" 2>&1)"
+check "DROP EXTENSION CASCADE in the restored database keeps the app's rows" "2|2" \
+	"$(psql_q dst "
+		DROP EXTENSION guestbook_notify CASCADE;
+		SELECT count(*) || '|' || (SELECT count(*) FROM cases) FROM case_assignments
+		 WHERE case_id = '00000000-0000-0000-0000-0000000000c1'" 2>&1)"
+
+finish

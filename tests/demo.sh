@@ -94,7 +94,7 @@ echo "   $(head -n1 "$work/mock.out")"
 # --- a throwaway cluster --------------------------------------------------
 echo "== initdb a throwaway cluster in $work/data"
 pg_port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-as_pg initdb -D "$work/data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 \
+as_pg initdb -D "$work/data" -U postgres -E UTF8 --locale=C.UTF-8 -A trust --no-sync >"$work/initdb.log" 2>&1 \
 	|| { cat "$work/initdb.log" >&2; exit 1; }
 cat >>"$work/data/postgresql.conf" <<EOF
 

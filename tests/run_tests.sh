@@ -46,7 +46,7 @@ if [ -f "$spec" ]; then
 	export GBN_OPENAPI_SPEC="$scratch/tests/openapi/business-messaging-api_v23.0.yaml"
 fi
 chown -R postgres: "$scratch"
-as_pg() { runuser -u postgres -- env PATH="$PATH" GBN_OPENAPI_SPEC="${GBN_OPENAPI_SPEC:-}" "$@"; }
+as_pg() { runuser -u postgres -- env LANG=C.UTF-8 LC_ALL=C.UTF-8 PATH="$PATH" GBN_OPENAPI_SPEC="${GBN_OPENAPI_SPEC:-}" "$@"; }
 
 cflags="-Wall -Wextra -Wno-unused-parameter"
 [ "${WERROR:-1}" = 1 ] && cflags="$cflags -Werror"

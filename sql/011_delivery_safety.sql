@@ -104,6 +104,10 @@ SELECT guestbook_notify._next_due() <= now() AS due_now;
 SELECT to_number, attempt_count FROM guestbook_notify._claim_batch(10, 60);
 SELECT dedupe_key, leased_by = pg_backend_pid() AS mine, attempt_count
   FROM guestbook_notify.notification_queue ORDER BY 1;
+-- a lease that ran out is claimed again, whoever held it
+UPDATE guestbook_notify.notification_queue SET lease_until = now() - interval '1 s'
+ WHERE id = :'live';
+SELECT to_number, attempt_count FROM guestbook_notify._claim_batch(10, 60);
 
 --
 -- retention: archive_finished moves finished rows not changed for

@@ -1724,10 +1724,10 @@ BEGIN
 					  q.template_language, q.template_args, q.attempt_count,
 					  due.opted_out
 		)
-		SELECT c.id, c.to_number, c.message_text, c.template_name,
-			   c.template_language, c.template_args, c.attempt_count
-		  FROM claimed c
-		 WHERE NOT c.opted_out;
+		SELECT cl.id, cl.to_number, cl.message_text, cl.template_name,
+			   cl.template_language, cl.template_args, cl.attempt_count
+		  FROM claimed cl
+		 WHERE NOT cl.opted_out;
 		RETURN;
 	END IF;
 
@@ -1871,10 +1871,10 @@ BEGIN
 				  q.template_language, q.template_args, q.attempt_count,
 				  x.opted_out
 	)
-	SELECT c.id, c.to_number, c.message_text, c.template_name,
-		   c.template_language, c.template_args, c.attempt_count
-	  FROM claimed c
-	 WHERE NOT c.opted_out;
+	SELECT cl.id, cl.to_number, cl.message_text, cl.template_name,
+		   cl.template_language, cl.template_args, cl.attempt_count
+	  FROM claimed cl
+	 WHERE NOT cl.opted_out;
 END;
 $$;
 

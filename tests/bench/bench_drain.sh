@@ -12,7 +12,8 @@
 #   IN_FLIGHTS (fast: "16 64", a round per max_in_flight value; 16 is the
 #   default), MAX_IN_FLIGHT (slow: 256), BATCH_SIZE (fast 100 = the default,
 #   slow 256), SYNC_COMMIT (on), FSYNC (on), plus lib.sh's SKIP_DEPS,
-#   SKIP_BUILD, KEEP, BENCH_RESULTS.
+#   SKIP_BUILD, KEEP, BENCH_RESULTS; BENCH_LABEL (appended to the figure's
+#   name, for before/after runs with BENCH_EXTRA_SQL).
 # Clock: from the commit timestamp of the enqueueing transaction
 # (track_commit_timestamp) to the finished_at of the last attempt row.
 set -euo pipefail
@@ -20,7 +21,7 @@ mode=${1:-fast}
 case "$mode" in fast|slow) ;; *) echo "usage: $0 fast|slow" >&2; exit 2 ;; esac
 . "$(dirname "$0")/lib.sh"
 bench_init "bench_drain_$mode"
-BENCH_CMD="sudo bash tests/bench/bench_drain.sh $mode"
+BENCH_CMD=${BENCH_CMD:-"sudo bash tests/bench/bench_drain.sh $mode"}
 
 n=${DRAIN_N:-10000}
 nops=${NOPS:-1000}
@@ -133,7 +134,7 @@ SQL
 	echo "   worker CPU ${wcpu}s, mock CPU ${mcpu}s"
 	c="$n notifications queued by one transaction through the assigned trigger, $nops recipients, recipient pacing $recipient_pacing, mock delay ${delay} ms, mock in_flight_peak $peak, audit: $sent sent / $attempts attempt rows / $contacted case_events; clock from the enqueueing commit (track_commit_timestamp) to the last attempt's finished_at; warm-up $warm; worker CPU ${wcpu}s, mock CPU ${mcpu}s; $conds"
 	if [ "$mode" = fast ]; then
-		bench_result "2 drain, zero-latency mock, max_in_flight $inflight" ">= 3,000/s" "$rate/s ($n in ${secs}s)" "$c"
+		bench_result "2 drain, zero-latency mock, max_in_flight $inflight${BENCH_LABEL:+ [$BENCH_LABEL]}" ">= 3,000/s" "$rate/s ($n in ${secs}s)" "$c"
 	elif [ "$round" = 1 ]; then
 		bench_result "3 drain, 200 ms API latency" ">= 800/s" "$rate/s ($n in ${secs}s); request p50 ${p50} ms, p99 ${p99} ms" "$c"
 	else

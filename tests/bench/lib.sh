@@ -234,12 +234,6 @@ bench_enqueue() {
 	             WHERE c.n BETWEEN $1 AND $2 ORDER BY c.n"
 }
 
-# commit time of the assignments of cases FROM..TO (track_commit_timestamp)
-bench_commit_ts_sql() {
-	echo "(SELECT max(pg_xact_commit_timestamp(ca.xmin)) FROM case_assignments ca
-	         JOIN bench_cases c ON c.id = ca.case_id WHERE c.n BETWEEN $1 AND $2)"
-}
-
 # bench_wait_settled TIMEOUT_S: until nothing is pending
 bench_wait_settled() {
 	local timeout=$1

@@ -15,7 +15,9 @@
 #   SKIP_BUILD=1  use the extension already installed (only if it is current)
 #   REPEAT=N      run each benchmark N times (default 1); RESULTS.md shows all
 #   ONLY="..."    a subset of: mock_ceiling latency drain_fast drain_slow
-#                 pacing trigger_overhead memory
+#                 pacing trigger_overhead memory before_after (the default
+#                 is all of them; before_after = figure 2 with the claim as
+#                 it was before the profiling fixes, tests/bench/before/)
 #   NOTE="..."    a remark for RESULTS.md (e.g. "machine busy with test runs")
 #   RESULTS=file  where to write the table (default tests/bench/RESULTS.md)
 # The scripts' own settings (DRAIN_N, RATES, DURATION, ...) pass through.
@@ -35,7 +37,7 @@ if [ "${SKIP_DEPS:-0}" != 1 ]; then
 	command -v perf >/dev/null || apt-get install -y -qq --no-install-recommends linux-perf >/dev/null 2>&1 || true
 fi
 
-all="mock_ceiling latency drain_fast drain_slow pacing trigger_overhead memory"
+all="mock_ceiling latency drain_fast drain_slow pacing trigger_overhead memory before_after"
 only=${ONLY:-$all}
 repeat=${REPEAT:-1}
 results_md=${RESULTS:-$bench_dir/RESULTS.md}
@@ -65,6 +67,17 @@ for r in $(seq "$repeat"); do
 			pacing) cmd=(bash "$bench_dir/bench_pacing.sh") ;;
 			trigger_overhead) cmd=(bash "$bench_dir/bench_trigger_overhead.sh") ;;
 			memory) cmd=(bash "$bench_dir/bench_memory.sh") ;;
+			before_after)
+				# figure 2 with the claim as it was before the profiling fixes
+				for v in claim_v0 claim_v0_index_only; do
+					echo "=================== before_after: $v (run $r of $repeat) ==================="
+					SKIP_DEPS=1 SKIP_BUILD=1 BENCH_RESULTS="$raw" IN_FLIGHTS=16 BENCH_LABEL="before: $v" \
+						BENCH_CMD="sudo IN_FLIGHTS=16 BENCH_EXTRA_SQL=\"\$(cat tests/bench/before/$v.sql)\" bash tests/bench/bench_drain.sh fast" \
+						BENCH_EXTRA_SQL="$(cat "$bench_dir/before/$v.sql")" \
+						bash "$bench_dir/bench_drain.sh" fast 2>&1 | tee "$logdir/before_after.$v.$r.log" \
+						|| status=1
+				done
+				continue ;;
 			*) echo "run_all.sh: unknown benchmark $b" >&2; exit 2 ;;
 		esac
 		echo "=================== $b (run $r of $repeat) ==================="
@@ -113,6 +126,11 @@ with open(out, "w", encoding="utf-8") as f:
     if note:
         f.write("- note: %s\n" % note)
     f.write("- reproduce everything: `sudo bash tests/bench/run_all.sh` (add `REPEAT=2`, `SKIP_DEPS=1`, `SKIP_BUILD=1` as needed)\n\n")
+    f.write("## Summary\n\n| Figure | Target | Measured (each run) |\n|---|---|---|\n")
+    for fig in sorted(rows, key=order):
+        r = rows[fig]
+        f.write("| %s | %s | %s |\n" % (esc(fig), esc(r["target"]), esc(" ; ".join(r["measured"]))))
+    f.write("\n## Conditions and how to reproduce each figure\n\n")
     f.write("| Figure | Target | Measured | Conditions | Reproduce |\n|---|---|---|---|---|\n")
     for fig in sorted(rows, key=order):
         r = rows[fig]

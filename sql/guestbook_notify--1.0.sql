@@ -30,12 +30,44 @@ CREATE TABLE guestbook_notify.templates (
 	updated_at timestamptz NOT NULL DEFAULT now()
 );
 
+/*
+ * _queue_row_valid: the row rules of notification_queue (and its archive),
+ * as ONE check constraint calling this function.  PostgreSQL 15 reads every
+ * CHECK constraint's stored expression back (stringToNode) and plans it once
+ * per statement execution -- for the app's trigger, once per assignment
+ * (each SPI INSERT is a new executor).  The five column/table CHECKs with
+ * their IN-lists cost ~10-15 us of the ~100 us the trigger added per
+ * assignment (tests/bench/README.md, profiling notes 3); a call of this
+ * function is a FuncExpr of five Vars to read back, and PL/pgSQL keeps the
+ * body's expressions compiled for the session.  Same rules as before:
+ * channel 'whatsapp'; status pending|sent|failed|cancelled; attempt_count
+ * >= 0; delivery_status NULL or sent|delivered|read|failed; 'sent' needs
+ * sent_at.  As with separate CHECKs, a part that is NULL passes (only
+ * delivery_status and sent_at are nullable, and both are handled).
+ */
+CREATE FUNCTION guestbook_notify._queue_row_valid(
+	p_channel text, p_status text, p_attempt_count integer,
+	p_delivery_status text, p_sent_at timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+	RETURN coalesce(p_channel = 'whatsapp'
+					AND p_status IN ('pending', 'sent', 'failed', 'cancelled')
+					AND p_attempt_count >= 0
+					AND (p_delivery_status IS NULL
+						 OR p_delivery_status IN ('sent', 'delivered', 'read', 'failed'))
+					AND (p_status <> 'sent' OR p_sent_at IS NOT NULL),
+					true);
+END;
+$$;
+
 -- The outbox. One row per notification; it ends 'sent', 'failed' or 'cancelled'.
 -- A row is "in flight" while status = 'pending' and lease_until > now():
 -- a worker claimed it and is talking to the provider.
 CREATE TABLE guestbook_notify.notification_queue (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-	channel text NOT NULL DEFAULT 'whatsapp' CHECK (channel = 'whatsapp'),
+	channel text NOT NULL DEFAULT 'whatsapp',	-- 'whatsapp' (row check below)
 	to_number text,					-- normalised digits (628...), NULL if no valid recipient
 	to_number_raw text,				-- the number as found, for admins when it was invalid
 	recipient_name text,
@@ -48,9 +80,8 @@ CREATE TABLE guestbook_notify.notification_queue (
 	message_text text NOT NULL,
 	case_id uuid,
 	app_schema name,				-- schema of the case's guestbook tables
-	status text NOT NULL DEFAULT 'pending'
-		CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
-	attempt_count integer NOT NULL DEFAULT 0 CHECK (attempt_count >= 0),
+	status text NOT NULL DEFAULT 'pending',	-- pending|sent|failed|cancelled
+	attempt_count integer NOT NULL DEFAULT 0,
 	scheduled_at timestamptz NOT NULL DEFAULT now(),	-- not before: first try and retries
 	lease_until timestamptz,		-- set while a worker holds the row
 	leased_by integer,				-- pid of that worker
@@ -59,14 +90,16 @@ CREATE TABLE guestbook_notify.notification_queue (
 	dedupe_key text UNIQUE,
 	provider text,					-- cloud_api | waha, set when sent
 	provider_message_id text,		-- wamid (Cloud API) or WAHA message id
-	delivery_status text CHECK (delivery_status IN ('sent', 'delivered', 'read', 'failed')),
+	delivery_status text,			-- sent|delivered|read|failed (webhooks)
 	delivery_status_at timestamptz,
 	delivered_at timestamptz,
 	read_at timestamptz,
 	delivery_error jsonb,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
-	CHECK (status <> 'sent' OR sent_at IS NOT NULL)
+	-- the row rules, in one call (see _queue_row_valid)
+	CONSTRAINT notification_queue_row_check CHECK (guestbook_notify._queue_row_valid(
+		channel, status, attempt_count, delivery_status, sent_at))
 );
 
 -- The worker's claim: due pending rows in order.  The key is the claim's
@@ -81,9 +114,11 @@ CREATE INDEX notification_queue_case_idx
 CREATE INDEX notification_queue_provider_message_idx
 	ON guestbook_notify.notification_queue (provider_message_id)
 	WHERE provider_message_id IS NOT NULL;
-CREATE INDEX notification_queue_to_number_idx
-	ON guestbook_notify.notification_queue (to_number)
-	WHERE status = 'pending';
+-- No index on to_number: only opt_out() (a rare admin call) looks rows up
+-- by number, and it reads the pending rows (the due index) instead.  Every
+-- index is maintained by the app's trigger on each assignment, and a
+-- partial index of the pending rows also lured cached plans of the claim
+-- (tests/bench/README.md, profiling notes 2 and 3).
 
 -- One row per HTTP try.
 CREATE TABLE guestbook_notify.notification_attempts (
@@ -399,7 +434,7 @@ DECLARE
 	v text := translate(coalesce(p_value, ''), E'\t', ' ');
 BEGIN
 	IF strpos(v, E'\n') > 0 OR strpos(v, E'\r') > 0 THEN
-		v := regexp_replace(v, '\r\n|\r|\n', ' | ', 'g');
+		v := replace(replace(replace(v, E'\r\n', ' | '), E'\r', ' | '), E'\n', ' | ');
 	END IF;
 	IF strpos(v, '     ') > 0 THEN
 		v := regexp_replace(v, ' {5,}', '    ', 'g');
@@ -419,16 +454,16 @@ DECLARE
 	v text;
 	args text[] := '{}';
 BEGIN
-	-- the same as _template_arg() for each, inline (a call per value costs)
+	-- the same as _template_arg() for each, inline (a call per value
+	-- costs), in as few PL/pgSQL expressions as possible (each costs on the
+	-- trigger's hot path): replace() finds nothing cheaply, and trimming
+	-- before collapsing runs of spaces gives the same result as after
 	FOREACH n IN ARRAY coalesce(p_names, '{}') LOOP
-		v := translate(coalesce(p_params ->> n, ''), E'\t', ' ');
-		IF strpos(v, E'\n') > 0 OR strpos(v, E'\r') > 0 THEN
-			v := regexp_replace(v, '\r\n|\r|\n', ' | ', 'g');
-		END IF;
+		v := btrim(replace(replace(replace(translate(coalesce(p_params ->> n, ''), E'\t', ' '),
+										   E'\r\n', ' | '), E'\r', ' | '), E'\n', ' | '));
 		IF strpos(v, '     ') > 0 THEN
 			v := regexp_replace(v, ' {5,}', '    ', 'g');
 		END IF;
-		v := btrim(v);
 		args := args || CASE WHEN v = '' THEN '-' ELSE v END;
 	END LOOP;
 	RETURN args;
@@ -613,37 +648,46 @@ RETURNS uuid
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	t guestbook_notify.templates%ROWTYPE;
+	t record;
 	v_number text;
 	v_status text := 'pending';
 	v_error text := p_problem;
+	v_args text[];
+	v_text text;
 	v_id uuid;
 	v_ignore text;
 BEGIN
-	-- COLLATE "default": a parameter takes the call's collation ("C" when a
-	-- name argument such as TG_TABLE_SCHEMA is passed), which would keep
-	-- the planner off the indexes.
-	SELECT * INTO t FROM guestbook_notify.templates
-	 WHERE templates.key = p_template_key COLLATE "default";
-	IF NOT FOUND AND v_error IS NULL THEN
+	-- one statement for the template row and the opt-out probe (each SPI
+	-- statement has a fixed cost on the trigger's hot path).  COLLATE
+	-- "default": a parameter takes the call's collation ("C" when a name
+	-- argument such as TG_TABLE_SCHEMA is passed), which would keep the
+	-- planner off the indexes.
+	v_number := guestbook_notify._normalize_number(p_number_raw);
+	SELECT tt.key IS NOT NULL AS found, tt.cloud_template_name, tt.language,
+		   tt.param_names, tt.body,
+		   EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = v_number) AS opted_out
+	  INTO t
+	  FROM (SELECT) AS one
+	  LEFT JOIN guestbook_notify.templates tt ON tt.key = p_template_key COLLATE "default";
+	IF NOT t.found AND v_error IS NULL THEN
 		v_error := format('template "%s" not found', p_template_key);
 	END IF;
-	IF v_error IS NULL THEN
-		v_number := guestbook_notify._normalize_number(p_number_raw);
-		IF v_number IS NULL THEN
-			v_error := CASE WHEN nullif(btrim(p_number_raw), '') IS NULL
-				THEN format('no WhatsApp number for %s %s', p_recipient_role, p_recipient_name)
-				ELSE format('invalid WhatsApp number "%s" for %s %s',
-							p_number_raw, p_recipient_role, p_recipient_name) END;
-		END IF;
+	IF v_error IS NULL AND v_number IS NULL THEN
+		v_error := CASE WHEN nullif(btrim(p_number_raw), '') IS NULL
+			THEN format('no WhatsApp number for %s %s', p_recipient_role, p_recipient_name)
+			ELSE format('invalid WhatsApp number "%s" for %s %s',
+						p_number_raw, p_recipient_role, p_recipient_name) END;
 	END IF;
 	IF v_error IS NOT NULL THEN
 		v_status := 'failed';
 		v_number := NULL;
-	ELSIF EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = v_number) THEN
+	ELSIF t.opted_out THEN
 		v_status := 'cancelled';
 		v_error := 'recipient opted out';
 	END IF;
+	-- rendered once, here: the INSERT and the rare redo below share them
+	v_args := guestbook_notify._template_args(t.param_names, p_params);
+	v_text := guestbook_notify._render_text(t.body, p_params);
 
 	INSERT INTO guestbook_notify.notification_queue AS q
 		(to_number, to_number_raw, recipient_name, recipient_role, template_key,
@@ -652,36 +696,46 @@ BEGIN
 		 dedupe_key)
 	VALUES
 		(v_number, p_number_raw, p_recipient_name, p_recipient_role, p_template_key,
-		 t.cloud_template_name, t.language, coalesce(p_params, '{}'),
-		 guestbook_notify._template_args(t.param_names, p_params),
-		 guestbook_notify._render_text(t.body, p_params), p_case_id, p_app_schema,
+		 t.cloud_template_name, t.language, coalesce(p_params, '{}'), v_args,
+		 v_text, p_case_id, p_app_schema,
 		 v_status, coalesce(p_scheduled_at, now()), v_error, p_dedupe_key)
-	ON CONFLICT (dedupe_key) DO UPDATE
-		SET to_number = EXCLUDED.to_number,
-			to_number_raw = EXCLUDED.to_number_raw,
-			recipient_name = EXCLUDED.recipient_name,
-			template_name = EXCLUDED.template_name,
-			template_language = EXCLUDED.template_language,
-			template_params = EXCLUDED.template_params,
-			template_args = EXCLUDED.template_args,
-			message_text = EXCLUDED.message_text,
-			status = EXCLUDED.status,
-			scheduled_at = EXCLUDED.scheduled_at,
-			last_error = EXCLUDED.last_error,
-			attempt_count = 0,
-			updated_at = now()
-		-- only a row that failed for want of a valid number is redone,
-		-- and only once there is one
-		WHERE q.status = 'failed' AND q.to_number IS NULL
-		  AND EXCLUDED.to_number IS NOT NULL
+	ON CONFLICT (dedupe_key) DO NOTHING
 	RETURNING q.id INTO v_id;
 
 	IF v_id IS NULL THEN
-		-- the same notification exists already (same dedupe_key)
-		SELECT q.id INTO v_id
-		  FROM guestbook_notify.notification_queue q
-		 WHERE q.dedupe_key = p_dedupe_key COLLATE "default";
-		RETURN v_id;
+		/*
+		 * The key exists (ON CONFLICT waited for a concurrent inserter of
+		 * it).  Redo it in place only if it failed for want of a valid number
+		 * and this call has one.  DO NOTHING + this UPDATE rather than ON
+		 * CONFLICT DO UPDATE: the DO UPDATE's SET list and WHERE are set up
+		 * by every execution of the INSERT, for a path that almost never
+		 * runs.  The UPDATE re-checks its WHERE on the latest row version.
+		 */
+		IF v_number IS NOT NULL THEN
+			UPDATE guestbook_notify.notification_queue AS q
+			   SET to_number = v_number,
+				   to_number_raw = p_number_raw,
+				   recipient_name = p_recipient_name,
+				   template_name = t.cloud_template_name,
+				   template_language = t.language,
+				   template_params = coalesce(p_params, '{}'),
+				   template_args = v_args,
+				   message_text = v_text,
+				   status = v_status,
+				   scheduled_at = coalesce(p_scheduled_at, now()),
+				   last_error = v_error,
+				   attempt_count = 0,
+				   updated_at = now()
+			 WHERE q.dedupe_key = p_dedupe_key COLLATE "default"
+			   AND q.status = 'failed' AND q.to_number IS NULL
+			RETURNING q.id INTO v_id;
+		END IF;
+		IF v_id IS NULL THEN
+			SELECT q.id INTO v_id
+			  FROM guestbook_notify.notification_queue q
+			 WHERE q.dedupe_key = p_dedupe_key COLLATE "default";
+			RETURN v_id;
+		END IF;
 	END IF;
 
 	IF v_status = 'pending' THEN
@@ -1541,7 +1595,9 @@ SELECT q.id,
  * ---- privileges --------------------------------------------------------
  * Nothing that changes state, and no table, is PUBLIC.  normalize_number
  * and the pure helpers (_normalize_number, _render_text, _template_arg(s),
- * _case_params, _delivery_error_text) stay PUBLIC: they read nothing.
+ * _case_params, _delivery_error_text, _queue_row_valid) stay PUBLIC: they
+ * read nothing (_queue_row_valid is the queue's check constraint, run as
+ * whoever writes a row).
  */
 REVOKE ALL ON TABLE guestbook_notify.attached_schemas, guestbook_notify.templates,
 	guestbook_notify.notification_queue, guestbook_notify.notification_attempts,

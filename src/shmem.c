@@ -8,7 +8,8 @@
  * sets the latch of every worker.  As in pg_net, a compare-and-swap on a
  * per-worker flag makes many concurrent commits cost one SetLatch: only the
  * committer that flips the flag from 0 to 1 sets the latch, and the worker
- * flips it back before it looks at the queue.
+ * flips it back before it looks at the queue -- only once it can claim (a
+ * send token, room under max_in_flight): until then commits skip SetLatch.
  *
  * src/shmem.c
  *
@@ -194,6 +195,15 @@ gbn_status_set_last_error(const char *text)
 	SpinLockAcquire(&my_slot->mutex);
 	strlcpy(my_slot->last_error, text, GBN_ERROR_LEN);
 	SpinLockRelease(&my_slot->mutex);
+}
+
+/* True if a commit asked this worker to look at the queue (not cleared). */
+bool
+gbn_wake_is_pending(void)
+{
+	if (my_slot == NULL)
+		return false;
+	return pg_atomic_read_u32(&my_slot->wake_pending) != 0;
 }
 
 /* True if a commit asked this worker to look at the queue; clears it. */

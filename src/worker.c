@@ -280,6 +280,29 @@ claim_wanted_at(int64 now_ms)
 	return at;
 }
 
+/*
+ * When a commit's wake could start a claim (monotonic ms), or -1 while it
+ * cannot (settings, recovery, max_in_flight, paused: an event ends those).
+ * The wake flag is consumed only once it can: while it stays set,
+ * committers skip SetLatch (the compare-and-swap in wake_workers fails), so
+ * a worker held back by max_send_rate or max_in_flight is not woken -- a
+ * signal and a loop turn -- by every commit of a busy app (figure 5 in
+ * tests/bench: one wake-up per assignment at ~3,000 commits/s).  Its own
+ * deadlines (the next token, a finished request) bring it back, and the
+ * pending wake then claims at once.
+ */
+static int64
+wake_claim_at(int64 now_ms)
+{
+	if (settings_problem != NULL || RecoveryInProgress())
+		return -1;
+	if (n_inflight >= gbn_max_in_flight)
+		return -1;
+	if (sending_paused(now_ms))
+		return -1;
+	return Max(throttle_until_ms, now_ms + token_wait_ms());
+}
+
 /* ----------------------------------------------------------------
  * Requests
  * ----------------------------------------------------------------
@@ -654,8 +677,6 @@ gbn_worker_main(Datum main_arg)
 			shutdown_worker();
 		if (ConfigReloadPending)
 			reload_settings();
-		if (gbn_consume_wake())
-			next_claim_ms = 0;
 
 		/*
 		 * 1. finished requests: classify and record them together, before
@@ -671,9 +692,12 @@ gbn_worker_main(Datum main_arg)
 		MemoryContextReset(loop_cxt);
 		results = NIL;
 
-		/* 2. claim and start, when allowed and due */
+		/* 2. claim and start, when allowed and due (or woken, and able to) */
 		now_ms = gbn_now_ms();
 		refill_tokens();
+		if (gbn_wake_is_pending() && (at = wake_claim_at(now_ms)) >= 0 &&
+			at <= now_ms && gbn_consume_wake())
+			next_claim_ms = 0;
 		at = claim_wanted_at(now_ms);
 		if (at >= 0 && at <= now_ms)
 			claim_and_start(now_ms, &results);
@@ -702,6 +726,9 @@ gbn_worker_main(Datum main_arg)
 		if ((at = gbn_http_timer_deadline_ms()) >= 0)
 			wake_at = Min(wake_at, at);
 		if ((at = claim_wanted_at(now_ms)) >= 0)
+			wake_at = Min(wake_at, at);
+		/* a wake left pending (see wake_claim_at): as soon as it can claim */
+		if (gbn_wake_is_pending() && (at = wake_claim_at(now_ms)) >= 0)
 			wake_at = Min(wake_at, at);
 		if ((at = pause_end_ms(now_ms)) >= 0)
 			wake_at = Min(wake_at, at);

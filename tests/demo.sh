@@ -17,19 +17,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 timeout_s=${DEMO_TIMEOUT:-30}
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "demo.sh: run as root (it installs packages and the extension; the cluster runs as 'postgres')" >&2
-	exit 2
-fi
-if [ "${SKIP_DEPS:-0}" != 1 ]; then
-	bash "$here/tests/install_deps.sh"
-fi
-
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
-pg_config=/usr/lib/postgresql/15/bin/pg_config
-[ -x "$pg_config" ] || pg_config=$(command -v pg_config)
-python=/usr/bin/python3
-[ -x "$python" ] || python=$(command -v python3)
+. "$here/tests/lib/common.sh"
+gbn_require_root demo.sh
+gbn_install_deps
+python=$gbn_python
 
 work=$(mktemp -d /tmp/guestbook_notify-demo.XXXXXX)
 chown postgres: "$work"
@@ -57,38 +48,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-as_pg() { runuser -u postgres -- env PATH="$PATH" "$@"; }
+as_pg() { gbn_as_pg "$@"; }
 
 # --- build and install, from a copy the postgres user owns ------------------
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
 	echo "== build and install guestbook_notify"
-	mkdir -p "$work/src"
-	tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude=results \
-		--exclude=output_iso -cf - . | tar -C "$work/src" -xf -
-	chown -R postgres: "$work/src"
-	as_pg make -C "$work/src" -s clean >/dev/null
-	as_pg make -C "$work/src" -s PG_CONFIG="$pg_config"
-	make -C "$work/src" -s PG_CONFIG="$pg_config" install >/dev/null
+	gbn_copy_tree "$work/src"
+	gbn_build_install "$work/src"
 fi
 
 # --- the mock WhatsApp API ------------------------------------------------
 echo "== start the mock WhatsApp Cloud API (loopback)"
 token="demo-token-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
-# as postgres; the shell records the mock's own pid before exec'ing it
-runuser -u postgres -- bash -c 'echo $$ >"$1"; shift; exec "$@"' mock "$work/mock.pid" \
-	"$python" "$here/tests/mock/whatsapp_mock.py" --host 127.0.0.1 --port 0 \
-	--port-file "$work/mock.port" --token "$token" --log "$work/mock.jsonl" \
-	>"$work/mock.out" 2>&1 &
-runner=$!
-for _ in $(seq 100); do
-	[ -z "$mock_pid" ] && [ -s "$work/mock.pid" ] && mock_pid=$(cat "$work/mock.pid")
-	[ -s "$work/mock.port" ] && break
-	kill -0 "$runner" 2>/dev/null || { cat "$work/mock.out" >&2; exit 1; }
-	sleep 0.1
-done
-[ -s "$work/mock.port" ] || { echo "demo.sh: the mock did not start" >&2; exit 1; }
-mock_port=$(cat "$work/mock.port")
-mock_url="http://127.0.0.1:$mock_port"
+gbn_start_mock "$work" --token "$token" --log "$work/mock.jsonl" || exit 1
+mock_pid=$gbn_mock_pid
+mock_url=$gbn_mock_url
 echo "   $(head -n1 "$work/mock.out")"
 
 # --- a throwaway cluster --------------------------------------------------

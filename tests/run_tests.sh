@@ -19,25 +19,15 @@ case "$suite" in
 	*) echo "usage: $0 [all|regress|isolation|tap]" >&2; exit 2 ;;
 esac
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "run_tests.sh: run as root (it installs packages and the extension; the clusters run as 'postgres')" >&2
-	exit 2
-fi
-
-if [ "${SKIP_DEPS:-0}" != 1 ]; then
-	bash "$here/tests/install_deps.sh"
-fi
-
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
-pg_config=/usr/lib/postgresql/15/bin/pg_config
-[ -x "$pg_config" ] || pg_config=$(command -v pg_config)
+. "$here/tests/lib/common.sh"
+gbn_require_root run_tests.sh
+gbn_install_deps
+pg_config=$gbn_pg_config
 
 # A copy the 'postgres' user owns: the clone may sit where it cannot write.
 scratch=${SCRATCH:-/tmp/guestbook_notify-test}
 rm -rf "$scratch"
-mkdir -p "$scratch"
-tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude=results \
-	--exclude=output_iso -cf - . | tar -C "$scratch" -xf -
+gbn_copy_tree "$scratch"
 # Meta's OpenAPI spec (../shared beside the clone) for the request-body checks.
 spec="$here/../shared/whatsapp-openapi/business-messaging-api_v23.0.yaml"
 if [ -f "$spec" ]; then
@@ -46,16 +36,13 @@ if [ -f "$spec" ]; then
 	export GBN_OPENAPI_SPEC="$scratch/tests/openapi/business-messaging-api_v23.0.yaml"
 fi
 chown -R postgres: "$scratch"
-as_pg() { runuser -u postgres -- env LANG=C.UTF-8 LC_ALL=C.UTF-8 PATH="$PATH" GBN_OPENAPI_SPEC="${GBN_OPENAPI_SPEC:-}" "$@"; }
+as_pg() { gbn_as_pg "$@"; }
 
 cflags="-Wall -Wextra -Wno-unused-parameter"
 [ "${WERROR:-1}" = 1 ] && cflags="$cflags -Werror"
 
 echo "== build (PG_CFLAGS=$cflags)"
-as_pg make -C "$scratch" -s clean >/dev/null
-as_pg make -C "$scratch" -s PG_CONFIG="$pg_config" PG_CFLAGS="$cflags"
-echo "== install"
-make -C "$scratch" -s PG_CONFIG="$pg_config" install >/dev/null
+gbn_build_install "$scratch" "$cflags"
 
 status=0
 summary=()

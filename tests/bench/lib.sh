@@ -25,12 +25,9 @@
 set -euo pipefail
 
 bench_here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
-bench_pg_config=/usr/lib/postgresql/15/bin/pg_config
-[ -x "$bench_pg_config" ] || bench_pg_config=$(command -v pg_config)
-# root's PATH may have a pyenv python: the mock wants Debian's
-bench_python=/usr/bin/python3
-[ -x "$bench_python" ] || bench_python=$(command -v python3)
+. "$bench_here/tests/lib/common.sh"
+bench_pg_config=$gbn_pg_config
+bench_python=$gbn_python
 bench_token="bench-token-$(od -An -N6 -tx8 /dev/urandom | tr -d ' ')"
 bench_phone_id=106540352242922
 
@@ -61,17 +58,12 @@ bench_cleanup() {
 	exit $rc
 }
 
-as_pg() { runuser -u postgres -- env PATH="$PATH" "$@"; }
+as_pg() { gbn_as_pg "$@"; }
 
 bench_init() {
 	bench_name=$1
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "$bench_name: run as root (it installs the extension; the cluster runs as 'postgres')" >&2
-		exit 2
-	fi
-	if [ "${SKIP_DEPS:-0}" != 1 ]; then
-		bash "$bench_here/tests/install_deps.sh"
-	fi
+	gbn_require_root "$bench_name"
+	gbn_install_deps
 	command -v pgbench >/dev/null || { echo "$bench_name: pgbench not found" >&2; exit 2; }
 	work=$(mktemp -d "/tmp/gbn-bench-$bench_name.XXXXXX")
 	chown postgres: "$work"
@@ -87,13 +79,8 @@ bench_init() {
 bench_build() {
 	local dst=$1
 	echo "== build and install guestbook_notify (from a copy in $dst)"
-	mkdir -p "$dst"
-	tar -C "$bench_here" --exclude=.git --exclude='tmp_check*' --exclude=results \
-		--exclude=output_iso -cf - . | tar -C "$dst" -xf -
-	chown -R postgres: "$dst"
-	as_pg make -C "$dst" -s clean >/dev/null
-	as_pg make -C "$dst" -s PG_CONFIG="$bench_pg_config" >/dev/null
-	make -C "$dst" -s PG_CONFIG="$bench_pg_config" install >/dev/null
+	gbn_copy_tree "$dst"
+	gbn_build_install "$dst"
 }
 
 bench_free_port() {
@@ -102,21 +89,9 @@ bench_free_port() {
 
 # bench_start_mock [extra whatsapp_mock.py args]
 bench_start_mock() {
-	rm -f "$work/mock.port" "$work/mock.pid"
-	runuser -u postgres -- bash -c 'echo $$ >"$1"; shift; exec "$@"' mock "$work/mock.pid" \
-		"$bench_python" "$bench_here/tests/mock/whatsapp_mock.py" --host 127.0.0.1 --port 0 \
-		--port-file "$work/mock.port" --token "$bench_token" \
-		--phone-number-id "$bench_phone_id" "$@" >"$work/mock.out" 2>&1 &
-	local runner=$!
-	for _ in $(seq 100); do
-		[ -z "$mock_pid" ] && [ -s "$work/mock.pid" ] && mock_pid=$(cat "$work/mock.pid")
-		[ -s "$work/mock.port" ] && break
-		kill -0 "$runner" 2>/dev/null || { cat "$work/mock.out" >&2; exit 1; }
-		sleep 0.1
-	done
-	[ -s "$work/mock.port" ] || { echo "$bench_name: the mock did not start" >&2; exit 1; }
-	[ -z "$mock_pid" ] && mock_pid=$(cat "$work/mock.pid")
-	mock_url="http://127.0.0.1:$(cat "$work/mock.port")"
+	gbn_start_mock "$work" --token "$bench_token" --phone-number-id "$bench_phone_id" "$@" || exit 1
+	mock_pid=$gbn_mock_pid
+	mock_url=$gbn_mock_url
 }
 
 # mock_call METHOD PATH [JSON body]

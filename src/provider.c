@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include "json_util.h"
 #include "provider.h"
 
 const GbnProviderOps *
@@ -27,4 +28,28 @@ gbn_api_base_url(void)
 	while (len > 0 && url[len - 1] == '/')
 		url[--len] = '\0';
 	return url;
+}
+
+/*
+ * Serialise a request body built with json-c into req->body, and free it.
+ * built is false when adding a member failed.  On failure *problem says why
+ * (the row is retried) and false is returned.
+ */
+bool
+gbn_request_set_json_body(GbnHttpRequest *req, struct json_object *root,
+						  bool built, char **problem)
+{
+	if (!built)
+	{
+		if (root)
+			json_object_put(root);
+		root = NULL;
+	}
+	req->body = gbn_json_serialize(root, &req->body_len);
+	if (req->body == NULL)
+	{
+		*problem = pstrdup("out of memory building the request body");
+		return false;
+	}
+	return true;
 }

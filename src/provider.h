@@ -14,6 +14,8 @@
 #include "guestbook_notify.h"
 #include "http.h"
 
+struct json_object;
+
 typedef enum GbnBuildStatus
 {
 	GBN_BUILD_OK,
@@ -49,5 +51,8 @@ extern const GbnProviderOps gbn_waha_ops;
 
 extern const GbnProviderOps *gbn_provider_ops(int provider);
 extern char *gbn_api_base_url(void);
+extern bool gbn_request_set_json_body(GbnHttpRequest *req,
+									  struct json_object *root, bool built,
+									  char **problem);
 
 #endif							/* GBN_PROVIDER_H */

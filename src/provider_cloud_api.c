@@ -172,19 +172,8 @@ cloud_api_build(const GbnMessage *msg, GbnHttpRequest *req, char **problem)
 	else if (ok)
 		ok = gbn_json_add_string(root, "type", "text") &&
 			gbn_json_add(root, "text", text_object(msg));
-	if (!ok)
-	{
-		if (root)
-			json_object_put(root);
-		*problem = pstrdup("out of memory building the request body");
+	if (!gbn_request_set_json_body(req, root, ok, problem))
 		return GBN_BUILD_ERROR;
-	}
-	req->body = gbn_json_serialize(root, &req->body_len);
-	if (req->body == NULL)
-	{
-		*problem = pstrdup("out of memory building the request body");
-		return GBN_BUILD_ERROR;
-	}
 
 	req->url = psprintf("%s/%s/messages", gbn_api_base_url(), gbn_phone_number_id);
 

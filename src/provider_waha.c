@@ -46,19 +46,8 @@ waha_build(const GbnMessage *msg, GbnHttpRequest *req, char **problem)
 	ok = gbn_json_add_string(root, "session", session) &&
 		gbn_json_add_string(root, "chatId", chat_id) &&
 		gbn_json_add_string(root, "text", msg->message_text);
-	if (!ok)
-	{
-		if (root)
-			json_object_put(root);
-		*problem = pstrdup("out of memory building the request body");
+	if (!gbn_request_set_json_body(req, root, ok, problem))
 		return GBN_BUILD_ERROR;
-	}
-	req->body = gbn_json_serialize(root, &req->body_len);
-	if (req->body == NULL)
-	{
-		*problem = pstrdup("out of memory building the request body");
-		return GBN_BUILD_ERROR;
-	}
 
 	req->url = psprintf("%s/api/sendText", gbn_api_base_url());
 

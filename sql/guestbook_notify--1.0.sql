@@ -49,18 +49,8 @@ CREATE FUNCTION guestbook_notify._queue_row_valid(
 	p_channel text, p_status text, p_attempt_count integer,
 	p_delivery_status text, p_sent_at timestamptz)
 RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-BEGIN
-	RETURN coalesce(p_channel = 'whatsapp'
-					AND p_status IN ('pending', 'sent', 'failed', 'cancelled')
-					AND p_attempt_count >= 0
-					AND (p_delivery_status IS NULL
-						 OR p_delivery_status IN ('sent', 'delivered', 'read', 'failed'))
-					AND (p_status <> 'sent' OR p_sent_at IS NOT NULL),
-					true);
-END;
-$$;
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_queue_row_valid';
 
 -- The outbox. One row per notification; it ends 'sent', 'failed' or 'cancelled'.
 -- A row is "in flight" while status = 'pending' and lease_until > now():
@@ -319,26 +309,8 @@ CREATE TRIGGER templates_touch
  */
 CREATE FUNCTION guestbook_notify._normalize_number(p_number text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-AS $$
-DECLARE
-	s text := regexp_replace(regexp_replace(p_number, '\(\s*0\s*\)', '', 'g'),
-							 '[[:space:]()./-]', '', 'g');
-BEGIN
-	IF s ~ '^(\+|00)' THEN
-		s := regexp_replace(s, '^(\+|00)', '');	-- international prefix
-	ELSIF s ~ '^0' THEN
-		s := '62' || substr(s, 2);					-- trunk prefix
-	ELSIF s ~ '^8' THEN
-		s := '62' || s;
-	END IF;
-	s := regexp_replace(s, '^620', '62');			-- "+62 0812..."
-	IF s ~ '^628[1-35-9][0-9]{7,10}$' THEN
-		RETURN s;
-	END IF;
-	RETURN NULL;
-END;
-$$;
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_normalize_number_sql';
 
 /*
  * normalize_number: the same, for explicit calls: invalid input (NULL
@@ -377,49 +349,8 @@ $$;
  */
 CREATE FUNCTION guestbook_notify._render_text(p_body text, p_params jsonb)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-DECLARE
-	rest text := p_body;
-	result text := '';
-	marker text;
-	i int;
-	j int;
-	name text;
-BEGIN
-	IF p_body IS NULL THEN
-		RETURN '';
-	END IF;
-	-- plain string functions (no query) keep this cheap on the trigger path
-	LOOP
-		i := strpos(rest, '{{');
-		EXIT WHEN i = 0;
-		j := strpos(substr(rest, i + 2), '}}');		-- "}}" at i + 2 + j - 1
-		EXIT WHEN j = 0;
-		name := btrim(substr(rest, i + 2, j - 1), E' \t\r\n');
-		IF p_params ? name THEN
-			result := result || left(rest, i - 1) || coalesce(p_params ->> name, '');
-			rest := substr(rest, i + j + 3);
-		ELSE
-			-- not a placeholder we know: keep the "{" and look further
-			result := result || left(rest, i);
-			rest := substr(rest, i + 1);
-		END IF;
-	END LOOP;
-	result := result || rest;
-	IF length(result) > 4096 THEN
-		-- chr(8230) is the ellipsis; only UTF8 databases can hold it (and
-		-- only there does length() count characters rather than bytes)
-		IF getdatabaseencoding() = 'UTF8' THEN
-			marker := E'\n' || chr(8230) || '[pesan dipotong]';
-		ELSE
-			marker := E'\n...[pesan dipotong]';
-		END IF;
-		result := left(result, 4096 - length(marker)) || marker;
-	END IF;
-	RETURN result;
-END;
-$$;
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_render_text_sql';
 
 /*
  * _template_arg: a value as a Cloud API template parameter, which may not
@@ -428,47 +359,14 @@ $$;
  */
 CREATE FUNCTION guestbook_notify._template_arg(p_value text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-DECLARE
-	v text := translate(coalesce(p_value, ''), E'\t', ' ');
-BEGIN
-	IF strpos(v, E'\n') > 0 OR strpos(v, E'\r') > 0 THEN
-		v := replace(replace(replace(v, E'\r\n', ' | '), E'\r', ' | '), E'\n', ' | ');
-	END IF;
-	IF strpos(v, '     ') > 0 THEN
-		v := regexp_replace(v, ' {5,}', '    ', 'g');
-	END IF;
-	v := btrim(v);
-	RETURN CASE WHEN v = '' THEN '-' ELSE v END;
-END;
-$$;
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_template_arg_sql';
 
 -- _template_args: the values of p_names from p_params, as template args.
 CREATE FUNCTION guestbook_notify._template_args(p_names text[], p_params jsonb)
 RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-DECLARE
-	n text;
-	v text;
-	args text[] := '{}';
-BEGIN
-	-- the same as _template_arg() for each, inline (a call per value
-	-- costs), in as few PL/pgSQL expressions as possible (each costs on the
-	-- trigger's hot path): replace() finds nothing cheaply, and trimming
-	-- before collapsing runs of spaces gives the same result as after
-	FOREACH n IN ARRAY coalesce(p_names, '{}') LOOP
-		v := btrim(replace(replace(replace(translate(coalesce(p_params ->> n, ''), E'\t', ' '),
-										   E'\r\n', ' | '), E'\r', ' | '), E'\n', ' | '));
-		IF strpos(v, '     ') > 0 THEN
-			v := regexp_replace(v, ' {5,}', '    ', 'g');
-		END IF;
-		args := args || CASE WHEN v = '' THEN '-' ELSE v END;
-	END LOOP;
-	RETURN args;
-END;
-$$;
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_template_args_sql';
 
 /*
  * _case_params: the template values of one case.  Missing values read '-'.
@@ -482,27 +380,8 @@ CREATE FUNCTION guestbook_notify._case_params(
 	p_purpose text, p_surat_tracking_no text, p_surat_perihal text,
 	p_recipient_name text)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-AS $$
-BEGIN
-	RETURN jsonb_build_object(
-		'case_code', coalesce(p_code, '-'),
-		'case_type', coalesce(p_case_type, '-'),
-		'unit_tujuan', coalesce(nullif(p_unit_tujuan, ''), '-'),
-		'org_unit_name', coalesce(nullif(p_org_unit_name, ''), '-'),
-		'summary', CASE WHEN p_case_type = 'surat' THEN
-						'No. Surat: ' || coalesce(nullif(p_surat_tracking_no, ''), '-') || E'\n' ||
-						'Perihal: ' || coalesce(nullif(p_surat_perihal, ''), '-')
-					ELSE
-						'Nama: ' || coalesce(nullif(p_visitor_name, ''), '-') || E'\n' ||
-						'NIP/NIK: ' || coalesce(nullif(p_visitor_id_number, ''), '-') || E'\n' ||
-						'Keperluan: ' || coalesce(nullif(p_purpose, ''), '-')
-					END,
-		'detail_url', rtrim(coalesce(current_setting('guestbook_notify.app_base_url', true), ''), '/')
-					  || '/admin/cases/' || p_case_id::text,
-		'recipient_name', coalesce(p_recipient_name, ''));
-END;
-$$;
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_case_params_sql';
 
 /*
  * _case_params_by_id: the values of case p_case_id, read from the app schema
@@ -645,113 +524,8 @@ CREATE FUNCTION guestbook_notify._enqueue_row(
 	p_recipient_role text, p_params jsonb, p_case_id uuid, p_app_schema text,
 	p_dedupe_key text, p_scheduled_at timestamptz, p_problem text)
 RETURNS uuid
-LANGUAGE plpgsql
-AS $$
-DECLARE
-	t record;
-	v_number text;
-	v_status text := 'pending';
-	v_error text := p_problem;
-	v_args text[];
-	v_text text;
-	v_id uuid;
-	v_ignore text;
-BEGIN
-	-- one statement for the template row and the opt-out probe (each SPI
-	-- statement has a fixed cost on the trigger's hot path).  COLLATE
-	-- "default": a parameter takes the call's collation ("C" when a name
-	-- argument such as TG_TABLE_SCHEMA is passed), which would keep the
-	-- planner off the indexes.
-	v_number := guestbook_notify._normalize_number(p_number_raw);
-	SELECT tt.key IS NOT NULL AS found, tt.cloud_template_name, tt.language,
-		   tt.param_names, tt.body,
-		   EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = v_number) AS opted_out
-	  INTO t
-	  FROM (SELECT) AS one
-	  LEFT JOIN guestbook_notify.templates tt ON tt.key = p_template_key COLLATE "default";
-	IF NOT t.found AND v_error IS NULL THEN
-		v_error := format('template "%s" not found', p_template_key);
-	END IF;
-	IF v_error IS NULL AND v_number IS NULL THEN
-		v_error := CASE WHEN nullif(btrim(p_number_raw), '') IS NULL
-			THEN format('no WhatsApp number for %s %s', p_recipient_role, p_recipient_name)
-			ELSE format('invalid WhatsApp number "%s" for %s %s',
-						p_number_raw, p_recipient_role, p_recipient_name) END;
-	END IF;
-	IF v_error IS NOT NULL THEN
-		v_status := 'failed';
-		v_number := NULL;
-	ELSIF t.opted_out THEN
-		v_status := 'cancelled';
-		v_error := 'recipient opted out';
-	END IF;
-	-- rendered once, here: the INSERT and the rare redo below share them
-	v_args := guestbook_notify._template_args(t.param_names, p_params);
-	v_text := guestbook_notify._render_text(t.body, p_params);
-
-	INSERT INTO guestbook_notify.notification_queue AS q
-		(to_number, to_number_raw, recipient_name, recipient_role, template_key,
-		 template_name, template_language, template_params, template_args,
-		 message_text, case_id, app_schema, status, scheduled_at, last_error,
-		 dedupe_key)
-	VALUES
-		(v_number, p_number_raw, p_recipient_name, p_recipient_role, p_template_key,
-		 t.cloud_template_name, t.language, coalesce(p_params, '{}'), v_args,
-		 v_text, p_case_id, p_app_schema,
-		 v_status, coalesce(p_scheduled_at, now()), v_error, p_dedupe_key)
-	ON CONFLICT (dedupe_key) DO NOTHING
-	RETURNING q.id INTO v_id;
-
-	IF v_id IS NULL THEN
-		/*
-		 * The key exists (ON CONFLICT waited for a concurrent inserter of
-		 * it).  Redo it in place only if it failed for want of a valid number
-		 * and this call has one.  DO NOTHING + this UPDATE rather than ON
-		 * CONFLICT DO UPDATE: the DO UPDATE's SET list and WHERE are set up
-		 * by every execution of the INSERT, for a path that almost never
-		 * runs.  The UPDATE re-checks its WHERE on the latest row version.
-		 */
-		IF v_number IS NOT NULL THEN
-			UPDATE guestbook_notify.notification_queue AS q
-			   SET to_number = v_number,
-				   to_number_raw = p_number_raw,
-				   recipient_name = p_recipient_name,
-				   template_name = t.cloud_template_name,
-				   template_language = t.language,
-				   template_params = coalesce(p_params, '{}'),
-				   template_args = v_args,
-				   message_text = v_text,
-				   status = v_status,
-				   scheduled_at = coalesce(p_scheduled_at, now()),
-				   last_error = v_error,
-				   attempt_count = 0,
-				   updated_at = now()
-			 WHERE q.dedupe_key = p_dedupe_key COLLATE "default"
-			   AND q.status = 'failed' AND q.to_number IS NULL
-			RETURNING q.id INTO v_id;
-		END IF;
-		IF v_id IS NULL THEN
-			SELECT q.id INTO v_id
-			  FROM guestbook_notify.notification_queue q
-			 WHERE q.dedupe_key = p_dedupe_key COLLATE "default";
-			RETURN v_id;
-		END IF;
-	END IF;
-
-	IF v_status = 'pending' THEN
-		v_ignore := guestbook_notify.wake();
-	ELSIF v_status = 'failed' AND p_case_id IS NOT NULL AND p_app_schema IS NOT NULL THEN
-		PERFORM guestbook_notify._case_event(p_app_schema, p_case_id, 'notification_failed',
-			jsonb_build_object('notification_id', v_id,
-							   'template', p_template_key,
-							   'recipient_role', p_recipient_role,
-							   'recipient_name', p_recipient_name,
-							   'to_number', p_number_raw,
-							   'error', v_error));
-	END IF;
-	RETURN v_id;
-END;
-$$;
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_enqueue_row_sql';
 
 /*
  * ---- triggers ----------------------------------------------------------
@@ -772,68 +546,10 @@ $$;
  */
 CREATE FUNCTION guestbook_notify._trg_assigned()
 RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE c
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	r record;
-	v_problem text;
-	v_params jsonb;
-	v_ignore text;
-BEGIN
-	-- (assignments, not PERFORM: a plain expression skips the executor)
-	v_ignore := set_config('search_path', format('pg_catalog, %I, pg_temp', TG_TABLE_SCHEMA), true);
-
-	-- one query: the earlier assignment for the dedupe key, the operator,
-	-- the case and its unit
-	SELECT (SELECT a.id
-			  FROM case_assignments a
-			 WHERE a.case_id = NEW.case_id
-			   AND a.operator_id <> NEW.operator_id
-			   AND a.assigned_at <= NEW.assigned_at
-			 ORDER BY a.assigned_at DESC, a.id DESC
-			 LIMIT 1) AS prev,
-		   u.id IS NOT NULL AS user_found, u.full_name::text AS full_name,
-		   u.whatsapp_number::text AS whatsapp_number, u.is_active AS is_active,
-		   c.id IS NOT NULL AS case_found, c.code::text AS code,
-		   c.case_type::text AS case_type, c.unit_tujuan::text AS unit_tujuan,
-		   ou.name::text AS org_unit_name, c.visitor_name::text AS visitor_name,
-		   c.visitor_id_number::text AS visitor_id_number, c.purpose::text AS purpose,
-		   c.surat_tracking_no::text AS surat_tracking_no,
-		   c.surat_perihal::text AS surat_perihal
-	  INTO r
-	  FROM (SELECT) AS one
-	  LEFT JOIN users u ON u.id = NEW.operator_id
-	  LEFT JOIN cases c ON c.id = NEW.case_id
-	  LEFT JOIN org_units ou ON ou.id = c.org_unit_id;
-
-	IF NOT r.user_found THEN
-		v_problem := format('no active recipient: operator %s not found in %I.users',
-							NEW.operator_id, TG_TABLE_SCHEMA);
-	ELSIF NOT coalesce(r.is_active, false) THEN
-		v_problem := format('no active recipient: operator %s is inactive', r.full_name);
-	END IF;
-	IF r.case_found THEN
-		v_params := guestbook_notify._case_params(
-			NEW.case_id, r.code, r.case_type, r.unit_tujuan, r.org_unit_name,
-			r.visitor_name, r.visitor_id_number, r.purpose, r.surat_tracking_no,
-			r.surat_perihal, r.full_name);
-	ELSE
-		v_problem := coalesce(v_problem, format('case %s not found in %I.cases',
-												NEW.case_id, TG_TABLE_SCHEMA));
-		v_params := '{}';
-	END IF;
-
-	v_ignore := guestbook_notify._enqueue_row(
-		'assigned', r.whatsapp_number, coalesce(r.full_name, NEW.operator_id::text),
-		'operator', v_params, NEW.case_id, TG_TABLE_SCHEMA::text,
-		format('assigned:%s:%s:%s', NEW.case_id, NEW.operator_id,
-			   coalesce(r.prev::text, 'first')),
-		now(), v_problem);
-	RETURN NULL;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'gbn_trg_assigned';
 
 /*
  * escalated: AFTER INSERT / UPDATE OF status, escalation_level ON
@@ -1633,6 +1349,21 @@ REVOKE ALL ON FUNCTION guestbook_notify.ingest_webhook(jsonb) FROM PUBLIC;
  */
 
 /*
+ * Plans of the worker's statements.  A queue's statistics are always stale:
+ * the worker's PL/pgSQL functions keep the plans made when the queue (or
+ * recipient_pacing) was nearly empty, and a plan made then reads the table
+ * sequentially -- the cheapest way through a few rows -- until autovacuum's
+ * next ANALYZE, on every call, however large the backlog has grown
+ * (tests/bench/README.md, profiling notes 4: two sequential scans of a
+ * 100,000-row backlog per claim took a whole core).  Every statement of
+ * _claim_batch and _record_result finds its rows through an index (a
+ * primary key or the due index), so these two functions run with
+ * enable_seqscan = off: the index plan is the only one, whatever the
+ * estimates.  The SQL-language worker functions are planned at each call
+ * and need no such setting.
+ */
+
+/*
  * Per-recipient pacing state: the earliest time of the next message to a
  * number, the count in its current hourly window, and how many 131056
  * (pair rate limit) answers it got in a row.  Transient: not dumped;
@@ -1719,6 +1450,7 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
 AS $$
 DECLARE
 	iv interval := greatest(coalesce(guestbook_notify._setting_interval('guestbook_notify.recipient_interval', 1),
@@ -1963,6 +1695,7 @@ CREATE FUNCTION guestbook_notify._record_result(
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
 AS $$
 DECLARE
 	r guestbook_notify.notification_queue%ROWTYPE;

@@ -149,6 +149,7 @@ extern void gbn_status_count(GbnOutcome outcome, const char *new_status);
 extern void gbn_status_set_last_error(const char *text);
 extern bool gbn_consume_wake(void);
 extern bool gbn_wake_is_pending(void);
+extern void gbn_wake_at_commit(void);
 
 extern bool gbn_pause(const char *reason);
 extern bool gbn_is_paused(TimestampTz *since);

@@ -311,14 +311,14 @@ wake_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * guestbook_notify.wake(): wake the workers when the current transaction
+ * gbn_wake_at_commit: wake the workers when the current transaction
  * commits.  A no-op when the library is not preloaded.
  */
-Datum
-guestbook_notify_wake(PG_FUNCTION_ARGS)
+void
+gbn_wake_at_commit(void)
 {
 	if (gbn_shared == NULL)
-		PG_RETURN_VOID();
+		return;
 
 	if (!xact_callback_registered)
 	{
@@ -326,6 +326,15 @@ guestbook_notify_wake(PG_FUNCTION_ARGS)
 		xact_callback_registered = true;
 	}
 	wake_at_commit = true;
+}
+
+/*
+ * guestbook_notify.wake(): the same, for SQL.
+ */
+Datum
+guestbook_notify_wake(PG_FUNCTION_ARGS)
+{
+	gbn_wake_at_commit();
 	PG_RETURN_VOID();
 }
 

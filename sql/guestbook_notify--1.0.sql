@@ -32,18 +32,16 @@ CREATE TABLE guestbook_notify.templates (
 
 /*
  * _queue_row_valid: the row rules of notification_queue (and its archive),
- * as ONE check constraint calling this function.  PostgreSQL 15 reads every
- * CHECK constraint's stored expression back (stringToNode) and plans it once
- * per statement execution -- for the app's trigger, once per assignment
- * (each SPI INSERT is a new executor).  The five column/table CHECKs with
- * their IN-lists cost ~10-15 us of the ~100 us the trigger added per
- * assignment (tests/bench/README.md, profiling notes 3); a call of this
- * function is a FuncExpr of five Vars to read back, and PL/pgSQL keeps the
- * body's expressions compiled for the session.  Same rules as before:
- * channel 'whatsapp'; status pending|sent|failed|cancelled; attempt_count
- * >= 0; delivery_status NULL or sent|delivered|read|failed; 'sent' needs
- * sent_at.  As with separate CHECKs, a part that is NULL passes (only
- * delivery_status and sent_at are nullable, and both are handled).
+ * as ONE check constraint calling this C function (src/row_check.c).
+ * PostgreSQL 15 reads every CHECK constraint's stored expression back
+ * (stringToNode) and plans it once per statement execution -- for the app's
+ * trigger, once per assignment.  Five column/table CHECKs with their
+ * IN-lists cost ~10-15 us of the ~100 us the trigger added per assignment
+ * (tests/bench/README.md, profiling notes 3); a call of this function is a
+ * FuncExpr of five Vars.  The rules: channel 'whatsapp'; status
+ * pending|sent|failed|cancelled; attempt_count >= 0; delivery_status NULL
+ * or sent|delivered|read|failed; 'sent' needs sent_at.  As with separate
+ * CHECKs, a part that is NULL passes.
  */
 CREATE FUNCTION guestbook_notify._queue_row_valid(
 	p_channel text, p_status text, p_attempt_count integer,
@@ -183,21 +181,24 @@ REVOKE ALL ON FUNCTION guestbook_notify.worker_status() FROM PUBLIC;
  * How the SQL side reaches the app's tables.
  *
  * The guestbook tables live in a schema the app chooses (attach()).  The
- * functions below that read them (_case_params_by_id, _find_contact and the
- * trigger functions) use unqualified names for the app's tables and
- * schema-qualified names for everything else.  Each entry point pins
- * search_path with a SET clause and then, inside, narrows it to
- * "pg_catalog, <app schema>, pg_temp" with set_config(..., true): the SET
- * clause restores the caller's search_path when the function returns.  This
- * keeps PL/pgSQL's cached plans (the plan cache replans when search_path
- * changes) instead of EXECUTE-ing dynamic SQL on the trigger's hot path.
-*
- * Internal helpers on the hot path (_render_text, _enqueue_row, ...) have
- * no SET clause of their own (it costs a GUC save/restore per call): they
- * run under the search_path their SECURITY DEFINER caller pinned, and name
- * our objects schema-qualified.  They are PL/pgSQL, not SQL: a SQL function
- * that cannot be inlined is parsed and planned again in every transaction,
- * PL/pgSQL keeps its plans for the session.
+ * PL/pgSQL functions below that read them (_case_params_by_id,
+ * _find_contact, _trg_escalated, enqueue, render) use unqualified names for
+ * the app's tables and schema-qualified names for everything else.  Each
+ * entry point pins search_path with a SET clause and then, inside, narrows
+ * it to "pg_catalog, <app schema>, pg_temp" with set_config(..., true): the
+ * SET clause restores the caller's search_path when the function returns.
+ * This keeps PL/pgSQL's cached plans (the plan cache replans when
+ * search_path changes) instead of EXECUTE-ing dynamic SQL.
+ *
+ * The hot path of the app's assignments is C (src/trigger_assigned.c,
+ * src/enqueue.c, src/render.c, src/normalize.c): _trg_assigned and
+ * _enqueue_row run kept SPI plans whose every name -- the app's tables
+ * included, as <schema>.table -- is schema-qualified, operators too, so
+ * they mean the same under any search_path.  The pure helpers
+ * (_normalize_number, _render_text, _template_arg(s), _case_params,
+ * _queue_row_valid) are C functions the PL/pgSQL side calls as well: one
+ * implementation.  tests/equivalence_check.sh compares them with the
+ * PL/pgSQL bodies they replaced.
  */
 
 -- Anyone may see the schema; every table and state-changing function below
@@ -305,7 +306,8 @@ CREATE TRIGGER templates_touch
  *   drop "(0)", spaces, ( ) . / -; "+" or "00" = international prefix;
  *   a leading 0 (trunk prefix) or a bare 8... gets 62; "+62 0812..." drops
  *   the trunk 0 kept after the country code; then ^628[1-35-9][0-9]{7,10}$.
- * Pure, so PUBLIC may run it; called with a pinned search_path inside.
+ * Pure, so PUBLIC may run it.  C (src/normalize.c); white space is what the
+ * regular expression class [[:space:]] matches under the database's locale.
  */
 CREATE FUNCTION guestbook_notify._normalize_number(p_number text)
 RETURNS text
@@ -346,6 +348,7 @@ $$;
  * instead of vanishing.
  * The result is cut to 4096 characters (WhatsApp's limit for a text body)
  * at a character boundary, with a visible marker, the total within 4096.
+ * C (src/render.c), as are _template_arg(s) and _case_params below.
  */
 CREATE FUNCTION guestbook_notify._render_text(p_body text, p_params jsonb)
 RETURNS text
@@ -503,21 +506,11 @@ $$;
 
 /*
  * _enqueue_row: the one place that writes a new notification_queue row, for
- * the triggers and for enqueue().
- *   p_problem not NULL      -> status 'failed', last_error p_problem
- *   template missing        -> 'failed', 'template "x" not found'
- *   number missing/invalid  -> 'failed', to_number NULL, to_number_raw kept
- *   number opted out        -> 'cancelled', 'recipient opted out'
- *   otherwise               -> 'pending', and the worker is woken at commit
- * message_text and the template snapshot (name, language, params, args) are
- * taken now.  A dedupe_key already in the queue: nothing is written and the
- * existing row's id is returned (INSERT .. ON CONFLICT waits for a
- * concurrent inserter of the same key, so this is race-free).  One
- * exception: an existing row that failed for want of a valid number
- * (to_number NULL) is redone in place when the new call has a valid number,
- * so that fixing the number and repeating the assignment notifies (such a
- * row cannot be requeue()d: it has no number).
- * A new 'failed' row of a case also writes case_events 'notification_failed'.
+ * the triggers and for enqueue().  C (src/enqueue.c, which has the rules:
+ * failed/cancelled rows with their reasons, dedupe_key ON CONFLICT DO
+ * NOTHING returning the existing row's id, the in-place redo of a row that
+ * failed for want of a number, case_events 'notification_failed', the wake
+ * at commit).
  */
 CREATE FUNCTION guestbook_notify._enqueue_row(
 	p_template_key text, p_number_raw text, p_recipient_name text,
@@ -542,7 +535,8 @@ AS 'MODULE_PATHNAME', 'gbn_enqueue_row_sql';
  * assignment of this case to a DIFFERENT operator, or "first">': the same
  * assignment inserted again, a retried transaction and two concurrent
  * transactions assigning the same operator all compute the same key, while
- * reassigning away and back makes a new one.
+ * reassigning away and back makes a new one.  C (src/trigger_assigned.c):
+ * it is on the app's hot path (tests/bench/README.md, profiling notes 5).
  */
 CREATE FUNCTION guestbook_notify._trg_assigned()
 RETURNS trigger

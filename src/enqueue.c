@@ -154,6 +154,7 @@ lookup_template(const char *key, const char *number, GbnTemplate *t)
 {
 	Datum		values[2];
 	char		nulls[2];
+
 	if (template_plan == NULL)
 	{
 		Oid			types[2] = {TEXTOID, TEXTOID};
@@ -192,6 +193,12 @@ gbn_template_from_result(HeapTuple tup, TupleDesc desc, int first,
 	t->opted_out = !isnull && DatumGetBool(d);
 }
 
+/*
+ * gbn_enqueue_row: write row (the rules in the file header); *id is the new
+ * row's id, or the existing row's for a dedupe_key already queued.  The
+ * caller is connected to SPI.  false: no row to report (the existing row
+ * went away meanwhile, e.g. archived).
+ */
 bool
 gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id)
 {

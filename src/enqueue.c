@@ -92,8 +92,8 @@ static const char *const case_event_sql =
 " pg_catalog.jsonb_build_object('notification_id', $3, 'template', $4,"
 " 'recipient_role', $5, 'recipient_name', $6, 'to_number', $7, 'error', $8))";
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
+SPIPlanPtr
+gbn_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 {
 	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
 
@@ -159,7 +159,7 @@ lookup_template(const char *key, const char *number, GbnTemplate *t)
 	{
 		Oid			types[2] = {TEXTOID, TEXTOID};
 
-		template_plan = prepare_kept(template_sql, 2, types);
+		template_plan = gbn_prepare_kept(template_sql, 2, types);
 	}
 	values[0] = text_datum(key, &nulls[0]);
 	values[1] = text_datum(number, &nulls[1]);
@@ -261,7 +261,7 @@ gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id)
 			TEXTOID, TEXTOID, JSONBOID, TEXTARRAYOID, TEXTOID, UUIDOID,
 		NAMEOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
 
-		insert_plan = prepare_kept(insert_sql, 16, types);
+		insert_plan = gbn_prepare_kept(insert_sql, 16, types);
 	}
 	values[0] = text_datum(number, &nulls[0]);
 	values[1] = text_datum(row->number_raw, &nulls[1]);
@@ -308,7 +308,7 @@ gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id)
 					TEXTOID, JSONBOID, TEXTARRAYOID, TEXTOID, TEXTOID,
 				TIMESTAMPTZOID, TEXTOID, TEXTOID};
 
-				redo_plan = prepare_kept(redo_sql, 12, types);
+				redo_plan = gbn_prepare_kept(redo_sql, 12, types);
 			}
 			rv[0] = values[0];
 			rn[0] = nulls[0];
@@ -343,7 +343,7 @@ gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id)
 			{
 				Oid			types[1] = {TEXTOID};
 
-				existing_plan = prepare_kept(existing_sql, 1, types);
+				existing_plan = gbn_prepare_kept(existing_sql, 1, types);
 			}
 			run(existing_plan, &values[15], &nulls[15], SPI_OK_SELECT);
 			return result_uuid(id);
@@ -363,7 +363,7 @@ gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id)
 			Oid			types[8] = {NAMEOID, UUIDOID, UUIDOID, TEXTOID,
 			TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
-			case_event_plan = prepare_kept(case_event_sql, 8, types);
+			case_event_plan = gbn_prepare_kept(case_event_sql, 8, types);
 		}
 		ev[0] = values[11];
 		en[0] = ' ';
@@ -386,12 +386,6 @@ gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id)
 	return true;
 }
 
-static char *
-text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 /*
  * _enqueue_row(p_template_key text, p_number_raw text, p_recipient_name
  *				text, p_recipient_role text, p_params jsonb, p_case_id uuid,
@@ -405,17 +399,17 @@ gbn_enqueue_row_sql(PG_FUNCTION_ARGS)
 	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
 	bool		found;
 
-	row.template_key = text_arg(fcinfo, 0);
-	row.number_raw = text_arg(fcinfo, 1);
-	row.recipient_name = text_arg(fcinfo, 2);
-	row.recipient_role = text_arg(fcinfo, 3);
+	row.template_key = gbn_text_arg(fcinfo, 0);
+	row.number_raw = gbn_text_arg(fcinfo, 1);
+	row.recipient_name = gbn_text_arg(fcinfo, 2);
+	row.recipient_role = gbn_text_arg(fcinfo, 3);
 	row.params = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
 	row.case_id = PG_ARGISNULL(5) ? NULL : PG_GETARG_UUID_P(5);
-	row.app_schema = text_arg(fcinfo, 6);
-	row.dedupe_key = text_arg(fcinfo, 7);
+	row.app_schema = gbn_text_arg(fcinfo, 6);
+	row.dedupe_key = gbn_text_arg(fcinfo, 7);
 	row.scheduled_at_isnull = PG_ARGISNULL(8);
 	row.scheduled_at = PG_ARGISNULL(8) ? 0 : PG_GETARG_TIMESTAMPTZ(8);
-	row.problem = text_arg(fcinfo, 9);
+	row.problem = gbn_text_arg(fcinfo, 9);
 	row.template = NULL;
 
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -16,6 +16,9 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
@@ -91,6 +94,16 @@ typedef struct GbnEnqueueRow
 	const char *problem;		/* not NULL: a 'failed' row with this */
 	const GbnTemplate *template;	/* NULL: looked up here */
 } GbnEnqueueRow;
+
+/* SPI_prepare + SPI_keepplan, erroring out on failure; caller in SPI */
+extern SPIPlanPtr gbn_prepare_kept(const char *sql, int nargs, Oid *argtypes);
+
+/* argument n of a SQL function as a C string, NULL for SQL NULL */
+static inline char *
+gbn_text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
 
 /* Caller must be connected to SPI.  false: no row (never, in practice). */
 extern bool gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id);

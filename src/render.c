@@ -396,12 +396,6 @@ gbn_template_arg_sql(PG_FUNCTION_ARGS)
 													  VARSIZE_ANY_EXHDR(value))));
 }
 
-static const char *
-text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 /*
  * _case_params(p_case_id uuid, p_code, p_case_type, p_unit_tujuan,
  *				p_org_unit_name, p_visitor_name, p_visitor_id_number,
@@ -415,15 +409,15 @@ gbn_case_params_sql(PG_FUNCTION_ARGS)
 
 	cv.case_id = PG_ARGISNULL(0) ? NULL :
 		DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
-	cv.code = text_arg(fcinfo, 1);
-	cv.case_type = text_arg(fcinfo, 2);
-	cv.unit_tujuan = text_arg(fcinfo, 3);
-	cv.org_unit_name = text_arg(fcinfo, 4);
-	cv.visitor_name = text_arg(fcinfo, 5);
-	cv.visitor_id_number = text_arg(fcinfo, 6);
-	cv.purpose = text_arg(fcinfo, 7);
-	cv.surat_tracking_no = text_arg(fcinfo, 8);
-	cv.surat_perihal = text_arg(fcinfo, 9);
-	cv.recipient_name = text_arg(fcinfo, 10);
+	cv.code = gbn_text_arg(fcinfo, 1);
+	cv.case_type = gbn_text_arg(fcinfo, 2);
+	cv.unit_tujuan = gbn_text_arg(fcinfo, 3);
+	cv.org_unit_name = gbn_text_arg(fcinfo, 4);
+	cv.visitor_name = gbn_text_arg(fcinfo, 5);
+	cv.visitor_id_number = gbn_text_arg(fcinfo, 6);
+	cv.purpose = gbn_text_arg(fcinfo, 7);
+	cv.surat_tracking_no = gbn_text_arg(fcinfo, 8);
+	cv.surat_perihal = gbn_text_arg(fcinfo, 9);
+	cv.recipient_name = gbn_text_arg(fcinfo, 10);
 	PG_RETURN_JSONB_P(gbn_case_params(&cv));
 }

@@ -123,11 +123,7 @@ lookup_plan(const char *schema, Oid *types)
 				   " ON ou.id OPERATOR(pg_catalog.=) c.org_unit_id"
 				   GBN_TEMPLATE_JOIN("'assigned'"),
 				   s, s, s, s);
-	plan = SPI_prepare(sql, 3, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
+	plan = gbn_prepare_kept(sql, 3, types);
 
 	l = MemoryContextAllocZero(TopMemoryContext, sizeof(AssignedLookup));
 	strlcpy(l->schema, schema, NAMEDATALEN);

@@ -1,12 +1,23 @@
 # guestbook_notify: PGXS build, tests and install.
+#
+# The version is defined once, in guestbook_notify.control (as pg_cron
+# does); the install script guestbook_notify--$(EXTVERSION).sql is built
+# from the parts in src/sql/, and the C code gets the version as
+# GBN_VERSION.  Released scripts (sql/guestbook_notify--1.0.sql) and the
+# upgrade scripts (sql/guestbook_notify--A--B.sql) are kept as they are.
 EXTENSION = guestbook_notify
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big = guestbook_notify
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA = $(sort $(wildcard sql/guestbook_notify--*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 PGFILEDESC = "guestbook_notify - WhatsApp notifications for guestbook cases"
 
+SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
+
 PKG_CONFIG ?= pkg-config
-PG_CPPFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl json-c)
+PG_CPPFLAGS = -DGBN_VERSION='"$(EXTVERSION)"' $(shell $(PKG_CONFIG) --cflags libcurl json-c)
 SHLIB_LINK = $(shell $(PKG_CONFIG) --libs libcurl json-c)
 
 # pg_regress: SQL behaviour, on a throwaway instance that preloads the library
@@ -26,6 +37,12 @@ PROVE_FLAGS = -I $(srcdir)/tests/lib
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control
+	cat $(SQL_PARTS) > $@
+
+# the objects follow the version
+$(OBJS): $(EXTENSION).control
 
 # TAP tests only, against the installed extension.
 .PHONY: prove

@@ -15,8 +15,16 @@
 #include "datatype/timestamp.h"
 #include "utils/uuid.h"
 
-#define GBN_VERSION			"1.0"
-#define GBN_USER_AGENT		"guestbook_notify/" GBN_VERSION
+/* GBN_VERSION comes from the control file, through the Makefile */
+#ifndef GBN_VERSION
+#error "GBN_VERSION must be defined (the Makefile passes the control file's default_version)"
+#endif
+
+/*
+ * User-Agent: Meta's OpenAPI spec (parameter UserAgent) wants name/X.Y.Z,
+ * so a two-part extension version gets ".0".
+ */
+#define GBN_USER_AGENT		"guestbook_notify/" GBN_VERSION ".0"
 #define GBN_WORKER_TYPE		"guestbook_notify worker"
 #define GBN_MAX_WORKERS		8
 

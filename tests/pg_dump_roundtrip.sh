@@ -16,7 +16,8 @@
 # and PASS or FAIL; exits non-zero on failure.
 set -uo pipefail
 
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
+[ -n "${PG_CONFIG:-}" ] && export PATH="$("$PG_CONFIG" --bindir):$PATH"
+export PATH="$PATH:/usr/lib/postgresql/15/bin"
 here=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gbn_dump.XXXXXX")
 port=5432		# the socket lives in $tmp: no clash with other clusters

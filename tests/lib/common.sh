@@ -6,10 +6,17 @@
 gbn_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # the PostgreSQL 15 tools first on PATH; pg_config and Debian's python3
-# (root's PATH may start with another python without python3-yaml)
-export PATH="/usr/lib/postgresql/15/bin:$PATH"
-gbn_pg_config=/usr/lib/postgresql/15/bin/pg_config
+# (root's PATH may start with another python without python3-yaml).
+# PG_CONFIG=/path/to/pg_config selects another PostgreSQL installation
+# (for instance a relocated copy, so that two checkouts can be tested side
+# by side without installing into the same directories).
+gbn_pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 [ -x "$gbn_pg_config" ] || gbn_pg_config=$(command -v pg_config || echo pg_config)
+if [ -x "$gbn_pg_config" ]; then
+	export PATH="$("$gbn_pg_config" --bindir):$PATH"
+else
+	export PATH="/usr/lib/postgresql/15/bin:$PATH"
+fi
 gbn_python=/usr/bin/python3
 [ -x "$gbn_python" ] || gbn_python=$(command -v python3 || echo python3)
 

@@ -1,0 +1,171 @@
+/*
+ * guestbook_notify install script, part tables: the contract between the SQL side and the worker.
+ * The Makefile concatenates the parts in src/sql, in name order, into
+ * guestbook_notify--<version>.sql.
+ */
+
+-- Schemas whose guestbook tables carry our triggers (attach()/detach()).
+CREATE TABLE guestbook_notify.attached_schemas (
+	schema_name name PRIMARY KEY,
+	attached_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Message templates, editable by admins.
+--   body:          text with {{placeholders}}, rendered into message_text at enqueue
+--   cloud_template_name / language: the approved Cloud API template
+--   param_names:   the template's body parameters, in order ({{1}}, {{2}}, ...)
+CREATE TABLE guestbook_notify.templates (
+	key text PRIMARY KEY,
+	body text NOT NULL,
+	cloud_template_name text NOT NULL
+		CHECK (cloud_template_name ~ '^[a-z0-9_]+$' AND length(cloud_template_name) <= 512),
+	language text NOT NULL DEFAULT 'id',
+	param_names text[] NOT NULL DEFAULT '{}',
+	description text,
+	updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+/*
+ * _queue_row_valid: the row rules of notification_queue (and its archive),
+ * as ONE check constraint calling this C function (src/row_check.c).
+ * PostgreSQL 15 reads every CHECK constraint's stored expression back
+ * (stringToNode) and plans it once per statement execution -- for the app's
+ * trigger, once per assignment.  Five column/table CHECKs with their
+ * IN-lists cost ~10-15 us of the ~100 us the trigger added per assignment
+ * (tests/bench/README.md, profiling notes 3); a call of this function is a
+ * FuncExpr of five Vars.  The rules: channel 'whatsapp'; status
+ * pending|sent|failed|cancelled; attempt_count >= 0; delivery_status NULL
+ * or sent|delivered|read|failed; 'sent' needs sent_at.  As with separate
+ * CHECKs, a part that is NULL passes.
+ */
+CREATE FUNCTION guestbook_notify._queue_row_valid(
+	p_channel text, p_status text, p_attempt_count integer,
+	p_delivery_status text, p_sent_at timestamptz)
+RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_queue_row_valid';
+
+-- The outbox. One row per notification; it ends 'sent', 'failed' or 'cancelled'.
+-- A row is "in flight" while status = 'pending' and lease_until > now():
+-- a worker claimed it and is talking to the provider.
+CREATE TABLE guestbook_notify.notification_queue (
+	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	channel text NOT NULL DEFAULT 'whatsapp',	-- 'whatsapp' (row check below)
+	to_number text,					-- normalised digits (628...), NULL if no valid recipient
+	to_number_raw text,				-- the number as found, for admins when it was invalid
+	recipient_name text,
+	recipient_role text,			-- operator | lead | kadis | manual
+	template_key text NOT NULL,
+	template_name text,				-- Cloud API template name, snapshot at enqueue
+	template_language text,			-- Cloud API language code, snapshot at enqueue
+	template_params jsonb NOT NULL DEFAULT '{}',	-- name -> value, as rendered
+	template_args text[] NOT NULL DEFAULT '{}',	-- values in template order: what is sent
+	message_text text NOT NULL,
+	case_id uuid,
+	app_schema name,				-- schema of the case's guestbook tables
+	status text NOT NULL DEFAULT 'pending',	-- pending|sent|failed|cancelled
+	attempt_count integer NOT NULL DEFAULT 0,
+	scheduled_at timestamptz NOT NULL DEFAULT now(),	-- not before: first try and retries
+	lease_until timestamptz,		-- set while a worker holds the row
+	leased_by integer,				-- pid of that worker
+	sent_at timestamptz,
+	last_error text,
+	dedupe_key text UNIQUE,
+	provider text,					-- cloud_api | waha, set when sent
+	provider_message_id text,		-- wamid (Cloud API) or WAHA message id
+	delivery_status text,			-- sent|delivered|read|failed (webhooks)
+	delivery_status_at timestamptz,
+	delivered_at timestamptz,
+	read_at timestamptz,
+	delivery_error jsonb,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	-- the row rules, in one call (see _queue_row_valid)
+	CONSTRAINT notification_queue_row_check CHECK (guestbook_notify._queue_row_valid(
+		channel, status, attempt_count, delivery_status, sent_at))
+);
+
+-- The worker's claim: due pending rows in order.  The key is the claim's
+-- whole ORDER BY (scheduled_at, id): with scheduled_at alone, rows queued by
+-- one transaction share a scheduled_at and every claim sorted all of them
+-- (tests/bench: 10,000 queued drained at ~1,300/s instead of ~3,800/s).
+CREATE INDEX notification_queue_due_idx
+	ON guestbook_notify.notification_queue (scheduled_at, id)
+	WHERE status = 'pending';
+CREATE INDEX notification_queue_case_idx
+	ON guestbook_notify.notification_queue (case_id);
+CREATE INDEX notification_queue_provider_message_idx
+	ON guestbook_notify.notification_queue (provider_message_id)
+	WHERE provider_message_id IS NOT NULL;
+-- No index on to_number: only opt_out() (a rare admin call) looks rows up
+-- by number, and it reads the pending rows (the due index) instead.  Every
+-- index is maintained by the app's trigger on each assignment, and a
+-- partial index of the pending rows also lured cached plans of the claim
+-- (tests/bench/README.md, profiling notes 2 and 3).
+
+-- One row per HTTP try.
+CREATE TABLE guestbook_notify.notification_attempts (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	notification_id uuid NOT NULL,
+	attempt_no integer NOT NULL,
+	provider text,
+	started_at timestamptz NOT NULL,
+	finished_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	duration_ms double precision,
+	outcome text NOT NULL CHECK (outcome IN ('sent', 'retry', 'failed', 'paused')),
+	http_status integer,			-- NULL for a transport error
+	error_code integer,				-- Graph error.code, when there is one
+	error_text text,
+	provider_message_id text
+);
+CREATE INDEX notification_attempts_notification_idx
+	ON guestbook_notify.notification_attempts (notification_id);
+
+-- Numbers that must not be messaged.
+CREATE TABLE guestbook_notify.opt_outs (
+	number text PRIMARY KEY CHECK (number ~ '^628[1-35-9][0-9]{7,10}$'),
+	reason text,
+	opted_out_at timestamptz NOT NULL DEFAULT now()
+);
+
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.attached_schemas', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.templates', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.notification_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.notification_attempts', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.notification_attempts_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.opt_outs', '');
+
+/*
+ * Per-recipient pacing state: the earliest time of the next message to a
+ * number, the count in its current hourly window, and how many 131056
+ * (pair rate limit) answers it got in a row.  Transient: not dumped;
+ * archive_finished() forgets numbers idle for an hour.
+ */
+CREATE TABLE guestbook_notify.recipient_pacing (
+	to_number text PRIMARY KEY,
+	next_allowed_at timestamptz NOT NULL,
+	window_start timestamptz NOT NULL,
+	window_count integer NOT NULL,
+	throttle_level integer NOT NULL DEFAULT 0	-- 131056 answers in a row (Meta: 4^x s)
+);
+
+/*
+ * Finished rows (sent, failed, cancelled) leave the live queue for this
+ * table after guestbook_notify.retention (archive_finished(), run by the
+ * worker): same columns, plus archived_at.  notification_attempts and the
+ * app's case_events are not touched: the audit stays complete.  Dumped by
+ * pg_dump.
+ */
+CREATE TABLE guestbook_notify.notification_queue_archive (
+	LIKE guestbook_notify.notification_queue INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+	archived_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (id)
+);
+CREATE INDEX notification_queue_archive_case_idx
+	ON guestbook_notify.notification_queue_archive (case_id);
+CREATE INDEX notification_queue_archive_provider_message_idx
+	ON guestbook_notify.notification_queue_archive (provider_message_id)
+	WHERE provider_message_id IS NOT NULL;
+CREATE INDEX notification_queue_archive_created_idx
+	ON guestbook_notify.notification_queue_archive (created_at);
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.notification_queue_archive', '');

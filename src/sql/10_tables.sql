@@ -22,6 +22,9 @@ CREATE TABLE guestbook_notify.templates (
 	language text NOT NULL DEFAULT 'id',
 	param_names text[] NOT NULL DEFAULT '{}',
 	description text,
+	-- 'text': always sent as free text (e.g. a reply inside the 24-hour
+	-- window opened by the recipient); NULL: as guestbook_notify.message_mode
+	send_as text CHECK (send_as IN ('template', 'text')),
 	updated_at timestamptz NOT NULL DEFAULT now()
 );
 
@@ -78,6 +81,8 @@ CREATE TABLE guestbook_notify.notification_queue (
 	delivered_at timestamptz,
 	read_at timestamptz,
 	delivery_error jsonb,
+	send_as text,					-- the template's send_as, snapshot at enqueue
+	resent_from uuid,				-- resend(): the row this one sends again
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
 	-- the row rules, in one call (see _queue_row_valid)

@@ -65,3 +65,13 @@ SELECT q.template_key, q.status, q.recipient_role, q.recipient_name,
 	   regexp_replace(regexp_replace(q.dedupe_key, ':[0-9]+$', ':<xid>'),
 					  ':[0-9a-f-]{36}$', ':<earlier assignment>') AS dedupe_key
   FROM guestbook_notify.notification_queue q;
+
+-- A test helper: what the worker does right after a commit -- the
+-- triggers' events become queue rows, queued case_events rows are written --
+-- run here, in the test's session (the regression instance's worker serves
+-- another database).
+CREATE PROCEDURE public.settle()
+LANGUAGE sql AS $$
+	SELECT guestbook_notify.process_events();
+	SELECT guestbook_notify.write_audit();
+$$;

@@ -9,18 +9,23 @@ TRUNCATE guestbook_notify.notification_queue;
 INSERT INTO case_assignments (case_id, operator_id, assigned_by)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2',
 		'00000000-0000-0000-0000-0000000000a1');
+CALL settle();
 SELECT * FROM queue_rows;
 
 -- The message is SPEC §3's example, and the snapshot of the template.
+CALL settle();
 SELECT message_text FROM guestbook_notify.notification_queue;
+CALL settle();
 SELECT channel, template_name, template_language, app_schema, case_id,
 	   attempt_count, lease_until, sent_at, scheduled_at <= now() AS due
   FROM guestbook_notify.notification_queue;
 -- template_args: the values in param_names order, flattened for the Cloud
 -- API (no newlines); template_params: every value by name, byte-exact.
+CALL settle();
 SELECT i, arg
   FROM guestbook_notify.notification_queue, unnest(template_args) WITH ORDINALITY AS a(arg, i)
  ORDER BY i;
+CALL settle();
 SELECT jsonb_pretty(template_params) FROM guestbook_notify.notification_queue;
 
 -- The same assignment inserted again (a repeated statement): no second row.
@@ -31,6 +36,7 @@ INSERT INTO case_assignments (case_id, operator_id)
 SELECT '00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2'
   FROM generate_series(1, 2);
 SELECT count(*) AS assignments FROM case_assignments;
+CALL settle();
 SELECT count(*) AS notifications FROM guestbook_notify.notification_queue;
 
 -- Reassigned to Sari, then back to Budi: both are told (new transitions);
@@ -41,6 +47,7 @@ INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2');
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2');
+CALL settle();
 SELECT recipient_name, to_number, dedupe_key FROM queue_rows ORDER BY 1, 3;
 
 -- A retried transaction: the first try rolled back (with its queue row),
@@ -51,6 +58,7 @@ VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000
 ROLLBACK;
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000a3');
+CALL settle();
 SELECT recipient_name, case_code, status, dedupe_key FROM queue_rows WHERE case_code = 'SRT001';
 
 -- Problems never abort the app's transaction: each assignment below commits
@@ -79,8 +87,10 @@ VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000
 -- blank number
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000b5');
+CALL settle();
 SELECT recipient_name, status, to_number, to_number_raw, last_error
   FROM queue_rows ORDER BY recipient_name;
+CALL settle();
 SELECT event_type, details ->> 'recipient_name' AS recipient, details ->> 'error' AS error
   FROM case_events ORDER BY id;
 -- The number fixed in the app and the same assignment made again: the
@@ -92,23 +102,28 @@ VALUES ('00000000-0000-0000-0000-0000000000e1', 'FIX001', 'visitor', 'new',
 		'00000000-0000-0000-0000-000000000003');
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000b2');
+CALL settle();
 SELECT id AS fix_id FROM guestbook_notify.notification_queue
  WHERE template_params ->> 'case_code' = 'FIX001' \gset
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000b2');
+CALL settle();
 SELECT status, last_error FROM queue_rows WHERE case_code = 'FIX001';
 UPDATE users SET whatsapp_number = '0812 8888 0002' WHERE id = '00000000-0000-0000-0000-0000000000b2';
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000b2');
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000b2');
+CALL settle();
 SELECT id = :'fix_id' AS same_row, status, to_number, to_number_raw, last_error, attempt_count
   FROM guestbook_notify.notification_queue
  WHERE template_params ->> 'case_code' = 'FIX001';
+CALL settle();
 SELECT count(*) AS failure_events FROM case_events
  WHERE case_id = '00000000-0000-0000-0000-0000000000e1';
 UPDATE users SET whatsapp_number = '12345' WHERE id = '00000000-0000-0000-0000-0000000000b2';
 -- every row carries its message all the same
+CALL settle();
 SELECT count(*) FILTER (WHERE message_text LIKE '[GUESTBOOK] Case %') AS with_message
   FROM guestbook_notify.notification_queue;
 
@@ -118,6 +133,7 @@ BEGIN;
 ALTER TABLE case_assignments DROP CONSTRAINT case_assignments_operator_id_fkey;
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000ff');
+CALL settle();
 SELECT recipient_name, status, last_error FROM queue_rows
  WHERE recipient_name = '00000000-0000-0000-0000-0000000000ff';
 ROLLBACK;
@@ -127,6 +143,7 @@ BEGIN;
 DELETE FROM guestbook_notify.templates WHERE key = 'assigned';
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a3');
+CALL settle();
 SELECT q.recipient_name, q.status, q.last_error, q.template_name, q.message_text
   FROM guestbook_notify.notification_queue q WHERE q.last_error LIKE 'template%';
 ROLLBACK;
@@ -136,8 +153,19 @@ ROLLBACK;
 ALTER TABLE case_events ADD CONSTRAINT only_app_events CHECK (event_type <> 'notification_failed') NOT VALID;
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000b1');
-ALTER TABLE case_events DROP CONSTRAINT only_app_events;
+CALL settle();
 SELECT recipient_name, case_code, status, last_error FROM queue_rows WHERE case_code = 'ABC123';
+-- the refused case_events row is kept, with the app's error, and shown
+SELECT recipient_name, audit_pending, audit_error
+  FROM guestbook_notify.notifications WHERE case_code = 'ABC123';
+ALTER TABLE case_events DROP CONSTRAINT only_app_events;
+-- once the app takes it (its backoff over), it is written, and gone from the outbox
+UPDATE guestbook_notify.audit_outbox SET next_try_at = now();
+CALL settle();
+SELECT recipient_name, audit_pending FROM guestbook_notify.notifications WHERE case_code = 'ABC123';
+SELECT details ->> 'recipient_name' AS recipient_name, details ->> 'error' AS error
+  FROM case_events WHERE event_type = 'notification_failed'
+   AND details ->> 'recipient_name' = 'Tono Tanpa Nomor' AND case_id = '00000000-0000-0000-0000-0000000000c1';
 
 -- All the assignments above committed.
 SELECT count(*) AS assignments FROM case_assignments;

@@ -36,12 +36,14 @@ SELECT guestbook_notify.render('assigned', '00000000-0000-0000-0000-0000000000d1
 -- (no newline or tab: Cloud API template parameters may not have them)
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000a2');
+CALL settle();
 SELECT q.message_text = guestbook_notify.render('assigned', q.case_id) AS same_as_preview,
 	   md5(q.message_text) = md5(guestbook_notify.render('assigned', q.case_id)) AS same_bytes,
 	   q.template_params ->> 'summary' = E'Nama: Siti O''Neil "Ucok" \\n bukan baris baru \\\n'
 		   'NIP/NIK: {{case_code}} {{detail_url}} {{ summary }}\n'
 		   'Keperluan: ' || c.purpose AS params_exact
   FROM guestbook_notify.notification_queue q JOIN cases c ON c.id = q.case_id;
+CALL settle();
 SELECT i, arg, arg ~ E'[\\n\\r\\t]' AS has_control
   FROM guestbook_notify.notification_queue, unnest(template_args) WITH ORDINALITY AS a(arg, i)
  ORDER BY i;
@@ -88,6 +90,7 @@ SELECT length(guestbook_notify._render_text('{{x}}', jsonb_build_object('x', rep
 -- the queued message is cut the same way
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000a3');
+CALL settle();
 SELECT recipient_name, length(message_text), octet_length(message_text)
   FROM guestbook_notify.notification_queue ORDER BY 1;
 

@@ -10,10 +10,12 @@ TRUNCATE case_events;
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a3');
 SELECT guestbook_notify.enqueue('assigned', '0812-5555-0002') AS b \gset
-SELECT count(*) AS claimed FROM guestbook_notify._claim_batch(10, 60);
+CALL settle();
+SELECT count(*) AS claimed FROM guestbook_notify._claim_paced(10, 60, 6000, 60);
 SELECT guestbook_notify._record_result(id, 'sent', 'cloud_api', 200, NULL, NULL,
-		CASE WHEN case_id IS NULL THEN 'wamid.B' ELSE 'wamid.A' END, now(), 5, NULL, 8)
+		CASE WHEN case_id IS NULL THEN 'wamid.B' ELSE 'wamid.A' END, now(), 5, NULL, 8, 6000)
   FROM guestbook_notify.notification_queue ORDER BY case_id;
+CALL settle();
 SELECT event_type, details ->> 'provider_message_id' AS wamid FROM case_events;
 
 CREATE VIEW delivery AS
@@ -27,10 +29,12 @@ SELECT * FROM delivery;
 SELECT guestbook_notify.record_status('wamid.A', 'delivered', '2026-01-02 03:04:05+00');
 SELECT guestbook_notify.record_status('wamid.UNKNOWN', 'delivered');
 SELECT wamid, delivery_status, delivered, read FROM delivery;
+CALL settle();
 SELECT delivered_at = '2026-01-02 03:04:05+00' AS delivered_at_given
   FROM guestbook_notify.notification_queue WHERE provider_message_id = 'wamid.A';
 -- repeated: no change (and true: it is ours)
 SELECT guestbook_notify.record_status('wamid.A', 'delivered', '2026-01-02 09:00:00+00');
+CALL settle();
 SELECT delivered_at = '2026-01-02 03:04:05+00' AS first_time_kept
   FROM guestbook_notify.notification_queue WHERE provider_message_id = 'wamid.A';
 -- read, then a late delivered and a late sent: read stays
@@ -63,6 +67,7 @@ SELECT guestbook_notify.ingest_webhook($${
       {"field": "account_update", "value": {"event": "VERIFIED_ACCOUNT"}}]
   }]}$$);
 SELECT wamid, delivery_status, delivered, read FROM delivery;
+CALL settle();
 SELECT read_at = to_timestamp(1750030073) AS read_at_from_webhook
   FROM guestbook_notify.notification_queue WHERE provider_message_id = 'wamid.B';
 -- then the late 'delivered' (out of order): delivered_at filled, read stays
@@ -92,14 +97,17 @@ SELECT guestbook_notify.ingest_webhook($${"object": "whatsapp_business_account",
                  "href": "/documentation/business-messaging/whatsapp/support/error-codes"}]}]}}]}]}$$);
 SELECT wamid, status, delivery_status, delivery_error -> 0 ->> 'code' AS code, last_error
   FROM delivery WHERE wamid = 'wamid.A';
+CALL settle();
 SELECT event_type, details ->> 'error' AS error, details ->> 'provider_message_id' AS wamid
   FROM case_events;
 SELECT guestbook_notify.record_status('wamid.A', 'read');
 SELECT guestbook_notify.record_status('wamid.A', 'failed', now(), '{"code": 1}');
 SELECT wamid, status, delivery_status, read, delivery_error -> 0 ->> 'code' AS code
   FROM delivery WHERE wamid = 'wamid.A';
+CALL settle();
 SELECT count(*) AS failure_events FROM case_events;
 -- the admin page flags it
+CALL settle();
 SELECT case_code, status, delivery_status, needs_attention
   FROM guestbook_notify.notifications ORDER BY case_code;
 -- record_status 'failed' with a single error object, or none

@@ -30,6 +30,7 @@ SELECT count(*) FROM guestbook_notify.templates;
 INSERT INTO guestbook_notify.templates (key, body, cloud_template_name, param_names)
 VALUES ('test_note', 'Catatan: {{note}}', 'guestbook_note', '{note}');
 SELECT guestbook_notify.enqueue('test_note', '0812-6666-0001', params => '{"note": "halo"}') AS n \gset
+CALL settle();
 SELECT message_text, template_name, template_args FROM guestbook_notify.notification_queue WHERE id = :'n';
 -- invalid: a Cloud API template name must be lowercase letters, digits, _
 \set VERBOSITY terse
@@ -57,7 +58,8 @@ VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000b2');
 SELECT guestbook_notify.enqueue('assigned', '0812-6666-0002') AS m \gset
-SELECT count(*) AS claimed FROM guestbook_notify._claim_batch(1, 60);
+CALL settle();
+SELECT count(*) AS claimed FROM guestbook_notify._claim_paced(1, 60, 6000, 60);
 \x on
 SELECT status, in_flight, needs_attention, template_key, case_code, app_schema,
 	   recipient_role, recipient_name, to_number, to_number_raw, subject,
@@ -66,6 +68,7 @@ SELECT status, in_flight, needs_attention, template_key, case_code, app_schema,
  ORDER BY recipient_name NULLS LAST;
 \x off
 -- its columns
+CALL settle();
 SELECT attname, format_type(atttypid, atttypmod)
   FROM pg_attribute
  WHERE attrelid = 'guestbook_notify.notifications'::regclass AND attnum > 0

@@ -44,6 +44,7 @@ UPDATE cases SET escalation_level = 'kadis' WHERE code = 'SRT001';
 -- it cannot read or change our tables
 SELECT count(*) FROM guestbook_notify.notification_queue;
 SELECT count(*) FROM guestbook_notify.notifications;
+SELECT count(*) FROM guestbook_notify.trigger_events;
 DELETE FROM guestbook_notify.opt_outs;
 UPDATE guestbook_notify.templates SET body = 'x';
 -- nor call any state-changing function (each: permission denied)
@@ -61,13 +62,18 @@ SELECT fn, (SELECT errcode || ': ' || message FROM show_error('SELECT ' || call)
 	('detach', $$guestbook_notify.detach('public')$$),
 	('render', $$guestbook_notify.render('assigned', '00000000-0000-0000-0000-0000000000c1')$$),
 	('wake', $$guestbook_notify.wake()$$),
-	('_claim_batch', $$guestbook_notify._claim_batch(1, 1)$$),
-	('_record_result', $$guestbook_notify._record_result(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$),
+	('_claim_paced', $$guestbook_notify._claim_paced(1, 1, 0, 0)$$),
+	('_record_result', $$guestbook_notify._record_result(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$),
 	('_enqueue_row', $$guestbook_notify._enqueue_row('assigned', '081234567890', NULL, NULL, '{}', NULL, NULL, NULL, NULL, NULL)$$),
-	('_trg_assigned', $$guestbook_notify._trg_assigned()$$)) AS t(fn, call);
+	('_trg_event', $$guestbook_notify._trg_event()$$),
+	('_app_select', $$guestbook_notify._app_select('public', 'users', 'SELECT 1')$$),
+	('_render_text', $$guestbook_notify._render_text('x', '{}')$$),
+	('process_events', $$guestbook_notify.process_events()$$),
+	('write_audit', $$guestbook_notify.write_audit()$$)) AS t(fn, call);
 -- normalize_number is for everyone
 SELECT guestbook_notify.normalize_number('0812-3456-7890');
 RESET ROLE;
+CALL settle();
 SELECT template_key, recipient_name, status FROM queue_rows ORDER BY 1;
 
 -- The README's grants for the app's admin role work.
@@ -95,6 +101,7 @@ SET search_path = regress_evil, public;
 SELECT guestbook_notify.enqueue('assigned', '0812-7000-0002') AS e \gset
 RESET search_path;
 RESET ROLE;
+CALL settle();
 SELECT status, scheduled_at > 'epoch'::timestamptz AS real_now
   FROM guestbook_notify.notification_queue WHERE id = :'e';
 DROP SCHEMA regress_evil CASCADE;

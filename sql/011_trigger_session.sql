@@ -24,6 +24,7 @@ INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2');
 INSERT INTO app2.case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2');
+CALL settle();
 SELECT app_schema, recipient_name, to_number, status
   FROM guestbook_notify.notification_queue ORDER BY app_schema COLLATE "C";
 
@@ -45,6 +46,7 @@ UPDATE app2.users SET full_name = 'Budi baru', whatsapp_number = '0812-0000-0003
 SELECT guestbook_notify.attach('app2');
 INSERT INTO app2.case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000a2');
+CALL settle();
 SELECT recipient_name, to_number, status, left(message_text, 30) AS message
   FROM guestbook_notify.notification_queue
  WHERE app_schema = 'app2' AND case_id = '00000000-0000-0000-0000-0000000000c2';
@@ -54,6 +56,7 @@ ALTER TABLE app2.users ADD COLUMN nickname text;
 ALTER TABLE app2.cases ADD COLUMN priority integer;
 INSERT INTO app2.case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000a3');
+CALL settle();
 SELECT recipient_name, to_number, status
   FROM guestbook_notify.notification_queue
  WHERE app_schema = 'app2' AND case_id = '00000000-0000-0000-0000-0000000000c2'
@@ -73,6 +76,7 @@ SET search_path = regress_shadow, app2, public;
 INSERT INTO app2.case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a3');
 RESET search_path;
+CALL settle();
 SELECT recipient_name, to_number, left(message_text, 30) AS message
   FROM guestbook_notify.notification_queue
  WHERE app_schema = 'app2' AND case_id = '00000000-0000-0000-0000-0000000000c1'

@@ -4,6 +4,7 @@
 \set SHOW_CONTEXT never
 SELECT count(*) AS cases FROM cases \gset
 SELECT count(*) AS assignments FROM case_assignments \gset
+CALL settle();
 SELECT count(*) AS events FROM case_events \gset
 DROP VIEW queue_rows;		-- the tests' view over our queue
 
@@ -32,6 +33,7 @@ SELECT count(*) AS attached FROM guestbook_notify.attached_schemas;
 SELECT guestbook_notify.attach();
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2');
+CALL settle();
 SELECT template_key, recipient_name, status FROM guestbook_notify.notification_queue;
 SELECT guestbook_notify.detach();
 DROP EXTENSION guestbook_notify;

@@ -318,6 +318,52 @@ classify_transport_error(const GbnMessage *msg, GbnHttpRequest *req,
 	set_retry(res, msg, 0);
 }
 
+static bool
+is_2xx(long status)
+{
+	return status >= 200 && status < 300;
+}
+
+/*
+ * The provider's message id, looked for in the text of an answer that
+ * could not be read as JSON (cut at GBN_MAX_RESPONSE_BYTES, say): WAHA's
+ * "_serialized" id, else the first "id" member (the Cloud API's wamid comes
+ * before anything large).  NULL when there is none.
+ */
+static char *
+salvage_id(const GbnHttpRequest *req)
+{
+	static const char *const keys[] = {"\"_serialized\":\"", "\"id\":\""};
+	int			k;
+
+	if (req->response == NULL)
+		return NULL;
+	for (k = 0; k < (int) lengthof(keys); k++)
+	{
+		const char *p = strstr(req->response, keys[k]);
+		const char *end;
+
+		if (p == NULL)
+			continue;
+		p += strlen(keys[k]);
+		end = strchr(p, '"');
+		if (end != NULL && end > p && end - p <= 256)
+			return gbn_clean_text(p, end - p, 256);
+	}
+	return NULL;
+}
+
+/* a 2xx whose body was too large to keep: sent, the id if it shows */
+static void
+accepted_unread(const GbnHttpRequest *req, GbnResult *res)
+{
+	res->outcome = GBN_OUTCOME_SENT;
+	res->provider_message_id = salvage_id(req);
+	res->error_text = psprintf("sent, but the answer (HTTP %ld) was larger than %d bytes and not read whole: provider message id %s",
+							   req->http_status, GBN_MAX_RESPONSE_BYTES,
+							   res->provider_message_id ? "taken from its first part" : "unknown");
+}
+
 /*
  * Fill res (whose id, provider, attempt fields the caller set) from the
  * finished request req.
@@ -335,17 +381,16 @@ gbn_classify(const GbnProviderOps *ops, const GbnMessage *msg,
 	res->duration_ms = req->duration_ms;
 	res->max_attempts = gbn_max_attempts;
 
-	if (req->truncated)
+	if (req->truncated || req->oom)
 	{
-		res->error_text = psprintf("HTTP %ld: response body larger than %d bytes, not read",
-								   status, GBN_MAX_RESPONSE_BYTES);
-		set_retry(res, msg, 0);
-		return;
-	}
-	if (req->oom)
-	{
-		res->error_text = pstrdup("out of memory while reading the response");
-		set_retry(res, msg, 0);
+		if (is_2xx(status))
+			accepted_unread(req, res);
+		else
+		{
+			res->error_text = psprintf("HTTP %ld: response body larger than %d bytes, not read",
+									   status, GBN_MAX_RESPONSE_BYTES);
+			set_retry(res, msg, 0);
+		}
 		return;
 	}
 	if (req->result != CURLE_OK)
@@ -389,22 +434,13 @@ gbn_classify(const GbnProviderOps *ops, const GbnMessage *msg,
 				set_retry(res, msg, gc->min_delay_ms);
 				break;
 			case CODE_RETRY:
-				if (gc->code == 131056)
-				{
-					/*
-					 * Pair rate limit: Meta advises retrying after 4^X
-					 * seconds.  The per-recipient interval itself is kept by
-					 * the claim (guestbook_notify.recipient_interval).
-					 */
-					int64		wait = 1000;
-					int			i;
-
-					for (i = 1; i < msg->attempt_count && wait < 3600000; i++)
-						wait *= 4;
-					set_retry(res, msg, (int) wait);
-				}
-				else
-					set_retry(res, msg, gc->min_delay_ms);
+				/*
+				 * 131056 (pair rate limit): the recipient's next slot moves
+				 * back by 4^x s, as Meta advises -- decided in one place,
+				 * _record_result's pacing (src/sql/70_worker.sql); the claim
+				 * then defers this row to that slot.
+				 */
+				set_retry(res, msg, gc->min_delay_ms);
 				if (gc->throttle)
 					res->throttle_ms = Max(1000, (int) req->retry_after_ms);
 				break;
@@ -418,14 +454,20 @@ gbn_classify(const GbnProviderOps *ops, const GbnMessage *msg,
 		return;
 	}
 
-	if (status >= 200 && status < 300)
+	if (is_2xx(status))
 	{
-		/* a 2xx we cannot read as an acceptance: maybe sent, maybe not */
-		res->error_text = psprintf("HTTP %ld: unexpected response: %s%s",
+		/*
+		 * A 2xx we cannot read as an acceptance.  The provider took the
+		 * request: sending it again could deliver it twice, so it counts as
+		 * sent, with the id unknown, and says so.
+		 */
+		res->outcome = GBN_OUTCOME_SENT;
+		res->provider_message_id = salvage_id(req);
+		res->error_text = psprintf("sent, but the answer (HTTP %ld) was unexpected: %s%s; provider message id %s",
 								   status,
 								   reply.problem ? reply.problem : "not JSON",
-								   body_excerpt(req));
-		set_retry(res, msg, 0);
+								   body_excerpt(req),
+								   res->provider_message_id ? "taken from the answer's text" : "unknown");
 		return;
 	}
 
@@ -464,21 +506,4 @@ gbn_classify_unsent(const GbnMessage *msg, bool permanent, const char *problem,
 		res->outcome = GBN_OUTCOME_FAILED;
 	else
 		set_retry(res, msg, 0);
-}
-
-const char *
-gbn_outcome_name(GbnOutcome outcome)
-{
-	switch (outcome)
-	{
-		case GBN_OUTCOME_SENT:
-			return "sent";
-		case GBN_OUTCOME_RETRY:
-			return "retry";
-		case GBN_OUTCOME_FAILED:
-			return "failed";
-		case GBN_OUTCOME_PAUSED:
-			return "paused";
-	}
-	return "failed";
 }

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * enqueue.c
- *		guestbook_notify._enqueue_row(): the one place that writes a new
- *		notification_queue row, for the triggers and for enqueue().
+ *		gbn_enqueue_row(): the one place that writes a new
+ *		notification_queue row, for the worker's event processing
+ *		(events.c) and for enqueue() (_enqueue_row).
  *
  *	 problem not NULL		-> status 'failed', last_error problem
  *	 template missing		-> 'failed', 'template "x" not found'
@@ -10,22 +11,19 @@
  *	 number opted out		-> 'cancelled', 'recipient opted out'
  *	 otherwise				-> 'pending', and the worker is woken at commit
  *
- * message_text and the template snapshot (name, language, params, args) are
- * taken now.  A dedupe_key already in the queue: nothing is written and the
- * existing row's id is returned (INSERT .. ON CONFLICT waits for a
- * concurrent inserter of the same key, so this is race-free).  One
- * exception: an existing row that failed for want of a valid number
+ * message_text and the template snapshot (name, language, params, args,
+ * send_as) are taken now.  A dedupe_key already in the queue: nothing is
+ * written and the existing row's id is returned (INSERT .. ON CONFLICT
+ * waits for a concurrent inserter of the same key, so this is race-free).
+ * One exception: an existing row that failed for want of a valid number
  * (to_number NULL) is redone in place when the new call has a valid number,
  * so that fixing the number and repeating the assignment notifies (such a
  * row cannot be requeue()d: it has no number).  A new 'failed' row of a
- * case also writes case_events 'notification_failed' (through
- * _case_event(), whose failure is only a WARNING).
+ * case also queues a case_events 'notification_failed' (audit.c).
  *
- * The statements are prepared once per session and kept (SPI_keepplan);
- * every name in them is schema-qualified, operators included, so they mean
- * the same whatever the caller's search_path (the plan cache re-analyses a
- * kept plan when search_path changes).  The caller runs as the extension's
- * owner: the triggers and enqueue() are SECURITY DEFINER.
+ * Only the extension's own tables are written here, with the extension's
+ * rights; the statements are kept and name everything schema-qualified,
+ * operators included, so they mean the same under any search_path.
  *
  * src/enqueue.c
  *
@@ -33,14 +31,22 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "audit.h"
+#include "compat.h"
 #include "enqueue.h"
 #include "guestbook_notify.h"
+#include "jsonb_build.h"
+#include "normalize.h"
+#include "render.h"
+#include "spi_util.h"
+#include "status.h"
 
 PG_FUNCTION_INFO_V1(gbn_enqueue_row_sql);
 
@@ -48,22 +54,23 @@ static SPIPlanPtr template_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr redo_plan = NULL;
 static SPIPlanPtr existing_plan = NULL;
-static SPIPlanPtr case_event_plan = NULL;
 
 /* the template row and the opt-out probe, in one statement */
 static const char *const template_sql =
-"SELECT " GBN_TEMPLATE_COLUMNS("$2")
+"SELECT t.key IS NOT NULL, t.cloud_template_name, t.language, t.param_names,"
+" t.body, t.send_as, EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o"
+" WHERE o.number OPERATOR(pg_catalog.=) $2)"
 " FROM (SELECT) AS one"
-GBN_TEMPLATE_JOIN("$1");
+" LEFT JOIN guestbook_notify.templates t ON t.key OPERATOR(pg_catalog.=) $1";
 
 static const char *const insert_sql =
 "INSERT INTO guestbook_notify.notification_queue AS q"
 " (to_number, to_number_raw, recipient_name, recipient_role, template_key,"
 " template_name, template_language, template_params, template_args,"
 " message_text, case_id, app_schema, status, scheduled_at, last_error,"
-" dedupe_key)"
+" dedupe_key, send_as)"
 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-" $16)"
+" $16, $17)"
 " ON CONFLICT (dedupe_key) DO NOTHING"
 " RETURNING q.id";
 
@@ -75,11 +82,12 @@ static const char *const insert_sql =
  */
 static const char *const redo_sql =
 "UPDATE guestbook_notify.notification_queue AS q"
-" SET to_number = $1, to_number_raw = $2, recipient_name = $3,"
-" template_name = $4, template_language = $5, template_params = $6,"
-" template_args = $7, message_text = $8, status = $9, scheduled_at = $10,"
-" last_error = $11, attempt_count = 0, updated_at = pg_catalog.now()"
-" WHERE q.dedupe_key OPERATOR(pg_catalog.=) $12"
+" SET to_number = $2, to_number_raw = $3, recipient_name = $4,"
+" template_name = $5, template_language = $6, template_params = $7,"
+" template_args = $8, message_text = $9, status = $10, scheduled_at = $11,"
+" last_error = $12, send_as = $13, attempt_count = 0,"
+" updated_at = pg_catalog.now()"
+" WHERE q.dedupe_key OPERATOR(pg_catalog.=) $1"
 " AND q.status OPERATOR(pg_catalog.=) 'failed' AND q.to_number IS NULL"
 " RETURNING q.id";
 
@@ -87,53 +95,54 @@ static const char *const existing_sql =
 "SELECT q.id FROM guestbook_notify.notification_queue q"
 " WHERE q.dedupe_key OPERATOR(pg_catalog.=) $1";
 
-static const char *const case_event_sql =
-"SELECT guestbook_notify._case_event($1, $2, 'notification_failed',"
-" pg_catalog.jsonb_build_object('notification_id', $3, 'template', $4,"
-" 'recipient_role', $5, 'recipient_name', $6, 'to_number', $7, 'error', $8))";
-
-SPIPlanPtr
-gbn_prepare_kept(const char *sql, int nargs, Oid *argtypes)
+/* what a new row gets, decided and rendered once */
+typedef struct NewRow
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	const GbnEnqueueRow *in;
+	GbnTemplate t;
+	char	   *number;			/* normalised, NULL when none or invalid */
+	GbnStatus	status;
+	const char *error;
+	Jsonb	   *params;
+	ArrayType  *args;
+	text	   *message;
+	TimestampTz scheduled_at;
+} NewRow;
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
-
-static Datum
-text_datum(const char *s, char *null)
+void
+gbn_lookup_template(const char *key, const char *number, GbnTemplate *t)
 {
-	*null = s == NULL ? 'n' : ' ';
-	return s == NULL ? (Datum) 0 : PointerGetDatum(cstring_to_text(s));
-}
+	GbnSqlArgs	a = {0};
 
-static void
-run(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
-{
-	int			rc = SPI_execute_plan(plan, values, nulls, false, 1);
+	if (template_plan == NULL)
+	{
+		Oid			types[2] = {TEXTOID, TEXTOID};
 
-	if (rc != expected)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-}
+		template_plan = gbn_prepare_kept(template_sql, 2, types);
+	}
+	gbn_arg_text(&a, key);
+	gbn_arg_text(&a, number);
+	gbn_spi_run(template_plan, a.values, a.nulls, SPI_OK_SELECT, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "template lookup returned %d rows", (int) SPI_processed);
 
-/* the id in column 1 of the first result row, if there is one */
-static bool
-result_uuid(pg_uuid_t *id)
-{
-	bool		isnull;
-	Datum		d;
+	t->found = gbn_spi_bool(0, 1, false);
+	t->name = gbn_spi_text(0, 2);
+	t->language = gbn_spi_text(0, 3);
+	t->param_names = NULL;
+	t->body = NULL;
+	if (t->found)
+	{
+		bool		isnull;
+		Datum		d;
 
-	if (SPI_processed == 0)
-		return false;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return false;
-	memcpy(id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
-	return true;
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+		t->param_names = isnull ? NULL : DatumGetArrayTypePCopy(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
+		t->body = isnull ? NULL : DatumGetTextPCopy(d);
+	}
+	t->send_as = gbn_spi_text(0, 6);
+	t->opted_out = gbn_spi_bool(0, 7, false);
 }
 
 /* nullif(btrim(s), '') IS NULL, btrim trimming spaces */
@@ -148,241 +157,174 @@ is_blank(const char *s)
 	return true;
 }
 
-/* the template row of key and whether number (normalised) opted out */
+/* status, error and number of r (the rules in the file header) */
 static void
-lookup_template(const char *key, const char *number, GbnTemplate *t)
+decide(NewRow *r)
 {
-	Datum		values[2];
-	char		nulls[2];
+	const GbnEnqueueRow *in = r->in;
 
-	if (template_plan == NULL)
+	r->status = GBN_STATUS_PENDING;
+	r->error = in->problem;
+	if (!r->t.found && r->error == NULL)
+		r->error = psprintf("template \"%s\" not found",
+							in->template_key ? in->template_key : "");
+	if (r->error == NULL && r->number == NULL)
 	{
-		Oid			types[2] = {TEXTOID, TEXTOID};
+		const char *role = in->recipient_role ? in->recipient_role : "";
+		const char *name = in->recipient_name ? in->recipient_name : "";
 
-		template_plan = gbn_prepare_kept(template_sql, 2, types);
+		if (is_blank(in->number_raw))
+			r->error = psprintf("no WhatsApp number for %s %s", role, name);
+		else
+			r->error = psprintf("invalid WhatsApp number \"%s\" for %s %s",
+								in->number_raw, role, name);
 	}
-	values[0] = text_datum(key, &nulls[0]);
-	values[1] = text_datum(number, &nulls[1]);
-	run(template_plan, values, nulls, SPI_OK_SELECT);
-	if (SPI_processed != 1)
-		elog(ERROR, "template lookup returned %d rows", (int) SPI_processed);
-	gbn_template_from_result(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, t);
+	if (r->error != NULL)
+	{
+		r->status = GBN_STATUS_FAILED;
+		r->number = NULL;
+	}
+	else if (r->t.opted_out)
+	{
+		r->status = GBN_STATUS_CANCELLED;
+		r->error = "recipient opted out";
+	}
 }
 
-/*
- * A GbnTemplate from six columns of a result, starting at column first:
- * found (bool), cloud_template_name, language, param_names, body, opted_out
- * (bool), as template_sql selects them.
- */
-void
-gbn_template_from_result(HeapTuple tup, TupleDesc desc, int first,
-						 GbnTemplate *t)
+/* message text and template arguments, rendered once for insert and redo */
+static void
+render_row(NewRow *r)
 {
-	bool		isnull;
-	Datum		d;
-
-	d = SPI_getbinval(tup, desc, first, &isnull);
-	t->found = !isnull && DatumGetBool(d);
-	t->name = SPI_getvalue(tup, desc, first + 1);
-	t->language = SPI_getvalue(tup, desc, first + 2);
-	d = SPI_getbinval(tup, desc, first + 3, &isnull);
-	t->param_names = isnull ? NULL : DatumGetArrayTypeP(d);
-	d = SPI_getbinval(tup, desc, first + 4, &isnull);
-	t->body = isnull ? NULL : DatumGetTextPP(d);
-	d = SPI_getbinval(tup, desc, first + 5, &isnull);
-	t->opted_out = !isnull && DatumGetBool(d);
+	r->params = r->in->params ? r->in->params : gbn_empty_jsonb();
+	r->args = gbn_template_args(r->t.param_names, r->in->params,
+								gbn_template_budget(r->t.body));
+	r->message = gbn_render_text(r->t.body, r->in->params);
+	r->scheduled_at = r->in->scheduled_at_isnull ?
+		GetCurrentTransactionStartTimestamp() : r->in->scheduled_at;
 }
 
-/*
- * gbn_enqueue_row: write row (the rules in the file header); *id is the new
- * row's id, or the existing row's for a dedupe_key already queued.  The
- * caller is connected to SPI.  false: no row to report (the existing row
- * went away meanwhile, e.g. archived).
- */
+static bool
+insert_row(NewRow *r, pg_uuid_t *id)
+{
+	const GbnEnqueueRow *in = r->in;
+	GbnSqlArgs	a = {0};
+
+	gbn_arg_text(&a, r->number);
+	gbn_arg_text(&a, in->number_raw);
+	gbn_arg_text(&a, in->recipient_name);
+	gbn_arg_text(&a, in->recipient_role);
+	gbn_arg_text(&a, in->template_key);
+	gbn_arg_text(&a, r->t.name);
+	gbn_arg_text(&a, r->t.language);
+	gbn_arg(&a, JSONBOID, JsonbPGetDatum(r->params), false);
+	gbn_arg(&a, TEXTARRAYOID, PointerGetDatum(r->args), false);
+	gbn_arg(&a, TEXTOID, PointerGetDatum(r->message), false);
+	gbn_arg(&a, UUIDOID, UUIDPGetDatum(in->case_id), in->case_id == NULL);
+	gbn_arg(&a, NAMEOID, in->app_schema ?
+			DirectFunctionCall1(namein, CStringGetDatum(in->app_schema)) : (Datum) 0,
+			in->app_schema == NULL);
+	gbn_arg_text(&a, gbn_status_name(r->status));
+	gbn_arg(&a, TIMESTAMPTZOID, TimestampTzGetDatum(r->scheduled_at), false);
+	gbn_arg_text(&a, r->error);
+	gbn_arg_text(&a, in->dedupe_key);
+	gbn_arg_text(&a, r->t.send_as);
+
+	if (insert_plan == NULL)
+		insert_plan = gbn_prepare_kept(insert_sql, a.n, a.types);
+	gbn_spi_run(insert_plan, a.values, a.nulls, SPI_OK_INSERT_RETURNING, 1);
+	return gbn_spi_uuid(0, 1, id);
+}
+
+/* the in-place redo of a row that failed for want of a number */
+static bool
+redo_row(NewRow *r, pg_uuid_t *id)
+{
+	const GbnEnqueueRow *in = r->in;
+	GbnSqlArgs	a = {0};
+
+	gbn_arg_text(&a, in->dedupe_key);
+	gbn_arg_text(&a, r->number);
+	gbn_arg_text(&a, in->number_raw);
+	gbn_arg_text(&a, in->recipient_name);
+	gbn_arg_text(&a, r->t.name);
+	gbn_arg_text(&a, r->t.language);
+	gbn_arg(&a, JSONBOID, JsonbPGetDatum(r->params), false);
+	gbn_arg(&a, TEXTARRAYOID, PointerGetDatum(r->args), false);
+	gbn_arg(&a, TEXTOID, PointerGetDatum(r->message), false);
+	gbn_arg_text(&a, gbn_status_name(r->status));
+	gbn_arg(&a, TIMESTAMPTZOID, TimestampTzGetDatum(r->scheduled_at), false);
+	gbn_arg_text(&a, r->error);
+	gbn_arg_text(&a, r->t.send_as);
+
+	if (redo_plan == NULL)
+		redo_plan = gbn_prepare_kept(redo_sql, a.n, a.types);
+	gbn_spi_run(redo_plan, a.values, a.nulls, SPI_OK_UPDATE_RETURNING, 1);
+	return gbn_spi_uuid(0, 1, id);
+}
+
+static bool
+existing_row(const char *dedupe_key, pg_uuid_t *id)
+{
+	GbnSqlArgs	a = {0};
+
+	gbn_arg_text(&a, dedupe_key);
+	if (existing_plan == NULL)
+		existing_plan = gbn_prepare_kept(existing_sql, a.n, a.types);
+	gbn_spi_run(existing_plan, a.values, a.nulls, SPI_OK_SELECT, 1);
+	return gbn_spi_uuid(0, 1, id);
+}
+
+/* case_events 'notification_failed' for a new failed row of a case */
+static void
+audit_failure(NewRow *r, pg_uuid_t *id)
+{
+	const GbnEnqueueRow *in = r->in;
+	GbnJsonbObject o;
+
+	gbn_jsonb_begin(&o);
+	gbn_jsonb_text(&o, "notification_id",
+				   DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id))));
+	gbn_jsonb_text(&o, "template", in->template_key);
+	gbn_jsonb_text(&o, "recipient_role", in->recipient_role);
+	gbn_jsonb_text(&o, "recipient_name", in->recipient_name);
+	gbn_jsonb_text(&o, "to_number", in->number_raw);
+	gbn_jsonb_text(&o, "error", r->error);
+	gbn_audit_case_event(in->app_schema, in->case_id, "notification_failed",
+						 gbn_jsonb_end(&o), id);
+}
+
 bool
 gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id)
 {
-	char	   *number;
-	Datum		values[16];
-	char		nulls[16];
-	GbnTemplate t;
-	const char *error = row->problem;
-	const char *status = "pending";
-	Jsonb	   *params;
-	ArrayType  *args;
-	text	   *message;
-	TimestampTz scheduled_at;
+	NewRow		r;
 
-	number = row->number_raw == NULL ? NULL :
+	memset(&r, 0, sizeof(r));
+	r.in = row;
+	r.number = row->number_raw == NULL ? NULL :
 		gbn_normalize_number(row->number_raw, strlen(row->number_raw));
 	if (row->template != NULL)
-		t = *row->template;
+		r.t = *row->template;
 	else
-		lookup_template(row->template_key, number, &t);
+		gbn_lookup_template(row->template_key, r.number, &r.t);
+	decide(&r);
+	render_row(&r);
 
-	if (!t.found && error == NULL)
-		error = psprintf("template \"%s\" not found",
-						 row->template_key ? row->template_key : "");
-	if (error == NULL && number == NULL)
-	{
-		const char *role = row->recipient_role ? row->recipient_role : "";
-		const char *name = row->recipient_name ? row->recipient_name : "";
-
-		if (is_blank(row->number_raw))
-			error = psprintf("no WhatsApp number for %s %s", role, name);
-		else
-			error = psprintf("invalid WhatsApp number \"%s\" for %s %s",
-							 row->number_raw, role, name);
-	}
-	if (error != NULL)
-	{
-		status = "failed";
-		number = NULL;
-	}
-	else if (t.opted_out)
-	{
-		status = "cancelled";
-		error = "recipient opted out";
-	}
-
-	/* rendered once, here: the INSERT and the rare redo share them */
-	params = row->params;
-	if (params == NULL)
-		params = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-													CStringGetDatum("{}")));
-	args = gbn_template_args(t.param_names, row->params);
-	message = gbn_render_text(t.body, row->params);
-	scheduled_at = row->scheduled_at_isnull ? GetCurrentTransactionStartTimestamp() :
-		row->scheduled_at;
-
-	if (insert_plan == NULL)
-	{
-		Oid			types[16] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-			TEXTOID, TEXTOID, JSONBOID, TEXTARRAYOID, TEXTOID, UUIDOID,
-		NAMEOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-
-		insert_plan = gbn_prepare_kept(insert_sql, 16, types);
-	}
-	values[0] = text_datum(number, &nulls[0]);
-	values[1] = text_datum(row->number_raw, &nulls[1]);
-	values[2] = text_datum(row->recipient_name, &nulls[2]);
-	values[3] = text_datum(row->recipient_role, &nulls[3]);
-	values[4] = text_datum(row->template_key, &nulls[4]);
-	values[5] = text_datum(t.name, &nulls[5]);
-	values[6] = text_datum(t.language, &nulls[6]);
-	values[7] = JsonbPGetDatum(params);
-	nulls[7] = ' ';
-	values[8] = PointerGetDatum(args);
-	nulls[8] = ' ';
-	values[9] = PointerGetDatum(message);
-	nulls[9] = ' ';
-	values[10] = row->case_id ? UUIDPGetDatum(row->case_id) : (Datum) 0;
-	nulls[10] = row->case_id ? ' ' : 'n';
-	values[11] = row->app_schema ?
-		DirectFunctionCall1(namein, CStringGetDatum(row->app_schema)) : (Datum) 0;
-	nulls[11] = row->app_schema ? ' ' : 'n';
-	values[12] = text_datum(status, &nulls[12]);
-	values[13] = TimestampTzGetDatum(scheduled_at);
-	nulls[13] = ' ';
-	values[14] = text_datum(error, &nulls[14]);
-	values[15] = text_datum(row->dedupe_key, &nulls[15]);
-	run(insert_plan, values, nulls, SPI_OK_INSERT_RETURNING);
-
-	if (!result_uuid(id))
+	if (!insert_row(&r, id))
 	{
 		/*
 		 * The key exists (ON CONFLICT waited for a concurrent inserter of
 		 * it).  Redo it in place only if it failed for want of a valid
 		 * number and this call has one.
 		 */
-		bool		redone = false;
-
-		if (number != NULL)
-		{
-			Datum		rv[12];
-			char		rn[12];
-
-			if (redo_plan == NULL)
-			{
-				Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-					TEXTOID, JSONBOID, TEXTARRAYOID, TEXTOID, TEXTOID,
-				TIMESTAMPTZOID, TEXTOID, TEXTOID};
-
-				redo_plan = gbn_prepare_kept(redo_sql, 12, types);
-			}
-			rv[0] = values[0];
-			rn[0] = nulls[0];
-			rv[1] = values[1];
-			rn[1] = nulls[1];
-			rv[2] = values[2];
-			rn[2] = nulls[2];
-			rv[3] = values[5];
-			rn[3] = nulls[5];
-			rv[4] = values[6];
-			rn[4] = nulls[6];
-			rv[5] = values[7];
-			rn[5] = nulls[7];
-			rv[6] = values[8];
-			rn[6] = nulls[8];
-			rv[7] = values[9];
-			rn[7] = nulls[9];
-			rv[8] = values[12];
-			rn[8] = nulls[12];
-			rv[9] = values[13];
-			rn[9] = nulls[13];
-			rv[10] = values[14];
-			rn[10] = nulls[14];
-			rv[11] = values[15];
-			rn[11] = nulls[15];
-			run(redo_plan, rv, rn, SPI_OK_UPDATE_RETURNING);
-			redone = result_uuid(id);
-		}
-		if (!redone)
-		{
-			if (existing_plan == NULL)
-			{
-				Oid			types[1] = {TEXTOID};
-
-				existing_plan = gbn_prepare_kept(existing_sql, 1, types);
-			}
-			run(existing_plan, &values[15], &nulls[15], SPI_OK_SELECT);
-			return result_uuid(id);
-		}
+		if (r.number == NULL || !redo_row(&r, id))
+			return existing_row(row->dedupe_key, id);
 	}
 
-	if (strcmp(status, "pending") == 0)
+	if (r.status == GBN_STATUS_PENDING)
 		gbn_wake_at_commit();
-	else if (strcmp(status, "failed") == 0 && row->case_id != NULL &&
+	else if (r.status == GBN_STATUS_FAILED && row->case_id != NULL &&
 			 row->app_schema != NULL)
-	{
-		Datum		ev[8];
-		char		en[8];
-
-		if (case_event_plan == NULL)
-		{
-			Oid			types[8] = {NAMEOID, UUIDOID, UUIDOID, TEXTOID,
-			TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-
-			case_event_plan = gbn_prepare_kept(case_event_sql, 8, types);
-		}
-		ev[0] = values[11];
-		en[0] = ' ';
-		ev[1] = UUIDPGetDatum(row->case_id);
-		en[1] = ' ';
-		ev[2] = UUIDPGetDatum(id);
-		en[2] = ' ';
-		ev[3] = values[4];
-		en[3] = nulls[4];
-		ev[4] = values[3];
-		en[4] = nulls[3];
-		ev[5] = values[2];
-		en[5] = nulls[2];
-		ev[6] = values[1];
-		en[6] = nulls[1];
-		ev[7] = values[14];
-		en[7] = nulls[14];
-		run(case_event_plan, ev, en, SPI_OK_SELECT);
-	}
+		audit_failure(&r, id);
 	return true;
 }
 
@@ -399,6 +341,7 @@ gbn_enqueue_row_sql(PG_FUNCTION_ARGS)
 	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
 	bool		found;
 
+	memset(&row, 0, sizeof(row));
 	row.template_key = gbn_text_arg(fcinfo, 0);
 	row.number_raw = gbn_text_arg(fcinfo, 1);
 	row.recipient_name = gbn_text_arg(fcinfo, 2);
@@ -410,8 +353,13 @@ gbn_enqueue_row_sql(PG_FUNCTION_ARGS)
 	row.scheduled_at_isnull = PG_ARGISNULL(8);
 	row.scheduled_at = PG_ARGISNULL(8) ? 0 : PG_GETARG_TIMESTAMPTZ(8);
 	row.problem = gbn_text_arg(fcinfo, 9);
-	row.template = NULL;
 
+	/* 1.0's escalation trigger, before ALTER EXTENSION UPDATE */
+	if (!gbn_sql_is_current())
+	{
+		gbn_warn_sql_outdated();
+		PG_RETURN_NULL();
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	found = gbn_enqueue_row(&row, id);

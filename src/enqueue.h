@@ -1,10 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * enqueue.h
- *		The enqueue side in C: number normalisation, message rendering,
- *		template values, the outbox insert and the assignment trigger.
- *		The SQL functions of the same names are thin wrappers, so the
- *		triggers, enqueue() and render() share one implementation.
+ *		The one place that writes a new notification_queue row (enqueue.c),
+ *		for the worker's event processing and for enqueue().
  *
  * src/enqueue.h
  *
@@ -13,48 +11,12 @@
 #ifndef GBN_ENQUEUE_H
 #define GBN_ENQUEUE_H
 
-#include "access/htup.h"
-#include "access/tupdesc.h"
 #include "datatype/timestamp.h"
-#include "executor/spi.h"
-#include "fmgr.h"
-#include "utils/builtins.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
 
-/* WhatsApp's limit for a text body, in characters */
-#define GBN_MAX_MESSAGE_CHARS	4096
-
-/* normalize.c: canonical 628... digits (palloc'd), or NULL if invalid */
-extern char *gbn_normalize_number(const char *number, int len);
-
-/* render.c */
-extern text *gbn_render_text(text *body, Jsonb *params);
-extern ArrayType *gbn_template_args(ArrayType *names, Jsonb *params);
-extern char *gbn_template_arg(const char *value, int len);
-
-/* the values of a case, as the template placeholders see them */
-typedef struct GbnCaseValues
-{
-	const char *case_id;		/* uuid as text; NULL: no detail_url */
-	const char *code;
-	const char *case_type;
-	const char *unit_tujuan;
-	const char *org_unit_name;
-	const char *visitor_name;
-	const char *visitor_id_number;
-	const char *purpose;
-	const char *surat_tracking_no;
-	const char *surat_perihal;
-	const char *recipient_name;
-} GbnCaseValues;
-
-extern Jsonb *gbn_case_params(const GbnCaseValues *values);
-
-/* enqueue.c: one new notification_queue row (see _enqueue_row) */
-
-/* the template row and whether the number opted out */
+/* a template row, and whether the recipient opted out */
 typedef struct GbnTemplate
 {
 	bool		found;
@@ -62,22 +24,9 @@ typedef struct GbnTemplate
 	char	   *language;
 	ArrayType  *param_names;
 	text	   *body;
+	char	   *send_as;		/* 'template', 'text' or NULL */
 	bool		opted_out;
 } GbnTemplate;
-
-/*
- * The SQL that reads a GbnTemplate: six output columns (see
- * gbn_template_from_result) and the join they need; key and number are SQL
- * expressions of type text.  Shared by _enqueue_row and the assignment
- * trigger, which reads them in its own lookup.
- */
-#define GBN_TEMPLATE_COLUMNS(number) \
-	"t.key IS NOT NULL, t.cloud_template_name, t.language, t.param_names," \
-	" t.body, EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o" \
-	" WHERE o.number OPERATOR(pg_catalog.=) " number ")"
-#define GBN_TEMPLATE_JOIN(key) \
-	" LEFT JOIN guestbook_notify.templates t" \
-	" ON t.key OPERATOR(pg_catalog.=) " key
 
 typedef struct GbnEnqueueRow
 {
@@ -95,19 +44,16 @@ typedef struct GbnEnqueueRow
 	const GbnTemplate *template;	/* NULL: looked up here */
 } GbnEnqueueRow;
 
-/* SPI_prepare + SPI_keepplan, erroring out on failure; caller in SPI */
-extern SPIPlanPtr gbn_prepare_kept(const char *sql, int nargs, Oid *argtypes);
-
-/* argument n of a SQL function as a C string, NULL for SQL NULL */
-static inline char *
-gbn_text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
-/* Caller must be connected to SPI.  false: no row (never, in practice). */
+/*
+ * Write row; *id is the new row's id, or the existing row's for a
+ * dedupe_key already queued.  Caller is connected to SPI and runs with the
+ * extension's rights.  false: no row to report (the existing row went away
+ * meanwhile, e.g. archived).
+ */
 extern bool gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id);
-extern void gbn_template_from_result(HeapTuple tup, TupleDesc desc, int first,
-									 GbnTemplate *t);
+
+/* the template row of key and whether number (normalised) opted out */
+extern void gbn_lookup_template(const char *key, const char *number,
+								GbnTemplate *t);
 
 #endif							/* GBN_ENQUEUE_H */

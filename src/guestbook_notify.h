@@ -2,8 +2,8 @@
  *
  * guestbook_notify.h
  *		Declarations shared by the files of the guestbook_notify module:
- *		settings (GUCs), the row and result types the worker passes between
- *		its parts, and the shared-memory status interface.
+ *		settings (GUCs), the message and result types the worker passes
+ *		between its parts, and the shared-memory interface.
  *
  * src/guestbook_notify.h
  *
@@ -13,7 +13,10 @@
 #define GUESTBOOK_NOTIFY_H
 
 #include "datatype/timestamp.h"
+#include "utils/palloc.h"
 #include "utils/uuid.h"
+
+#include "status.h"
 
 /* GBN_VERSION comes from the control file, through the Makefile */
 #ifndef GBN_VERSION
@@ -26,7 +29,11 @@
  */
 #define GBN_USER_AGENT		"guestbook_notify/" GBN_VERSION ".0"
 #define GBN_WORKER_TYPE		"guestbook_notify worker"
-#define GBN_MAX_WORKERS		8
+#define GBN_LAUNCHER_TYPE	"guestbook_notify launcher"
+
+#define GBN_MAX_WORKERS		8	/* per database */
+#define GBN_MAX_DATABASES	32
+#define GBN_MAX_SLOTS		64	/* worker processes on the server */
 
 /* Largest response body kept; the rest is dropped and flagged. */
 #define GBN_MAX_RESPONSE_BYTES	(64 * 1024)
@@ -36,7 +43,7 @@
 #define GBN_MAX_IN_FLIGHT	1024
 
 /* ----------------------------------------------------------------
- * Settings (guestbook_notify.c)
+ * Settings (settings.c)
  * ----------------------------------------------------------------
  */
 typedef enum GbnProvider
@@ -51,11 +58,11 @@ typedef enum GbnMessageMode
 	GBN_MODE_TEXT
 } GbnMessageMode;
 
-/* PGC_POSTMASTER */
+/* the launcher's (PGC_SIGHUP) */
 extern char *gbn_database_name;
 extern int	gbn_workers;
 
-/* PGC_SIGHUP */
+/* the workers' (PGC_SUSET: per database with ALTER DATABASE ... SET) */
 extern char *gbn_provider_setting;
 extern char *gbn_message_mode_setting;
 extern int	gbn_provider;			/* GbnProvider, or -1 if invalid */
@@ -80,7 +87,13 @@ extern int	gbn_recipient_hourly_cap;
 extern int	gbn_retention;
 extern int	gbn_archive_interval;
 extern int	gbn_archive_batch_size;
+extern int	gbn_statement_timeout;
+extern int	gbn_lock_timeout;
+extern int	gbn_app_lock_timeout;
 
+extern void gbn_define_settings(void);
+extern void gbn_define_launcher_settings(void);
+extern void gbn_reapply_database_settings(void);
 extern const char *gbn_provider_name(int provider);
 
 /* settings_check.c: NULL when the settings allow sending, else why not */
@@ -91,13 +104,18 @@ extern void gbn_install_log_redaction(void);
 extern char *gbn_mask_secret(char *s);
 
 /* ----------------------------------------------------------------
- * Rows and results (worker.c, queue.c, providers, classify.c)
+ * Messages and results (worker.c, queue.c, providers, classify.c)
  * ----------------------------------------------------------------
  */
 
-/* One row returned by guestbook_notify._claim_batch(), text in UTF-8. */
+/*
+ * One claimed row, text in UTF-8.  Everything it points to is allocated in
+ * cxt, which the message owns: deleting cxt frees the message, its request
+ * and whatever libcurl holds for it (http.c's reset callback).
+ */
 typedef struct GbnMessage
 {
+	MemoryContext cxt;
 	pg_uuid_t	id;
 	char	   *id_text;		/* for log lines */
 	char	   *to_number;		/* normalised digits 628..., or NULL */
@@ -107,27 +125,22 @@ typedef struct GbnMessage
 	int			nargs;
 	char	  **args;
 	int			attempt_count;	/* this try, counted from 1 */
+	bool		send_as_text;	/* the template says: free text */
+	TimestampTz claimed_at;		/* when its pacing slot was taken */
 } GbnMessage;
-
-typedef enum GbnOutcome
-{
-	GBN_OUTCOME_SENT,
-	GBN_OUTCOME_RETRY,
-	GBN_OUTCOME_FAILED,
-	GBN_OUTCOME_PAUSED
-} GbnOutcome;
 
 /* The outcome of one try, as passed to guestbook_notify._record_result(). */
 typedef struct GbnResult
 {
 	pg_uuid_t	id;
 	const char *id_text;
+	const char *to_number;		/* for the pacing rows' lock order */
 	GbnOutcome	outcome;
 	const char *provider;		/* "cloud_api" or "waha" */
 	int			http_status;	/* 0: no HTTP response (stored as NULL) */
 	bool		has_error_code;
 	int			error_code;		/* Graph error.code */
-	char	   *error_text;		/* NULL on success */
+	char	   *error_text;		/* NULL on success (or a note on it) */
 	char	   *provider_message_id;	/* NULL if none */
 	TimestampTz started_at;
 	double		duration_ms;
@@ -136,11 +149,9 @@ typedef struct GbnResult
 	int			throttle_ms;	/* > 0: slow the sender down this long */
 
 	/* filled in by the recording step */
-	char	   *new_status;		/* sent|pending|failed, NULL: lease lost */
-	bool		record_failed;	/* the database refused the result */
+	GbnStatus	new_status;		/* GBN_STATUS_UNKNOWN: lease lost */
+	bool		recorded;		/* false: try again later */
 } GbnResult;
-
-extern const char *gbn_outcome_name(GbnOutcome outcome);
 
 /* ----------------------------------------------------------------
  * Shared memory (shmem.c)
@@ -150,20 +161,32 @@ extern void gbn_shmem_request(void);
 extern void gbn_shmem_startup(void);
 extern bool gbn_shmem_present(void);
 
-extern void gbn_status_attach(int slot);
+/* workers: the slot given by the launcher */
+extern void gbn_slot_attach(int slot, Oid dboid);
+extern Oid	gbn_slot_database(int slot);
 extern void gbn_status_set_state(const char *state);
 extern void gbn_status_set_in_flight(int n);
-extern void gbn_status_count(GbnOutcome outcome, const char *new_status);
+extern void gbn_status_count(GbnOutcome outcome, GbnStatus new_status);
 extern void gbn_status_set_last_error(const char *text);
+extern void gbn_status_set_backlogs(int64 audit_pending, int64 events_pending);
+extern void gbn_status_set_sender(uint32 sender_hash);
+extern int	gbn_workers_sharing_sender(void);
+extern bool gbn_exit_requested(void);
 extern bool gbn_consume_wake(void);
 extern bool gbn_wake_is_pending(void);
 extern void gbn_wake_at_commit(void);
 
+/* the account-level pause, per database */
 extern bool gbn_pause(const char *reason);
 extern bool gbn_is_paused(TimestampTz *since);
 extern void gbn_unpause(void);
 
-/* worker.c */
+/* the launcher's view of the databases (launcher.c, shmem.c) */
+extern void gbn_database_no_extension(void);
+extern void gbn_wake_launcher(void);
+
+/* worker.c, launcher.c */
 extern PGDLLEXPORT void gbn_worker_main(Datum main_arg) pg_attribute_noreturn();
+extern PGDLLEXPORT void gbn_launcher_main(Datum main_arg) pg_attribute_noreturn();
 
 #endif							/* GUESTBOOK_NOTIFY_H */

@@ -12,6 +12,8 @@
  *		0 (trunk prefix) becomes 62; else a leading 8 gets 62 in front;
  *	 4. "620..." becomes "62..." ("+62 0812...": the trunk 0 kept);
  *	 5. valid: ^628[1-35-9][0-9]{7,10}$.
+ * This is the one rule for numbers: the opt_outs CHECK constraint and the
+ * providers (which refuse to send anywhere else) call it too.
  * White space is what the regular expression [[:space:]] matched: the ASCII
  * white space, and in a UTF8 database with a non-C LC_CTYPE also what
  * iswspace() says of other characters (e.g. U+3000).
@@ -30,7 +32,7 @@
 #include "utils/builtins.h"
 #include "utils/pg_locale.h"
 
-#include "enqueue.h"
+#include "normalize.h"
 
 PG_FUNCTION_INFO_V1(gbn_normalize_number_sql);
 
@@ -48,21 +50,18 @@ is_space(pg_wchar c)
 	return wide && iswspace((wint_t) c);
 }
 
-char *
-gbn_normalize_number(const char *number, int len)
+/*
+ * Rules 1 and 2: the ASCII characters of number that are not separators,
+ * into s (room for len bytes); -1 when a non-ASCII character other than
+ * white space is left (it could never be valid).
+ */
+static int
+strip_number(const char *number, int len, char *s)
 {
-	pg_wchar   *in;
-	int			n;
-	int			i;
-	char	   *s;
+	pg_wchar   *in = palloc((len + 1) * sizeof(pg_wchar));
+	int			n = pg_mb2wchar_with_len(number, in, len);
 	int			slen = 0;
-	char	   *p;
-	int			plen;
-
-	in = palloc((len + 1) * sizeof(pg_wchar));
-	n = pg_mb2wchar_with_len(number, in, len);
-	s = palloc(n + 3);			/* room for a "62" in front */
-	s += 2;
+	int			i;
 
 	for (i = 0; i < n; i++)
 	{
@@ -95,56 +94,97 @@ gbn_normalize_number(const char *number, int len)
 		if (c >= 128)
 		{
 			pfree(in);
-			return NULL;
+			return -1;
 		}
 		s[slen++] = (char) c;
 	}
 	pfree(in);
+	return slen;
+}
 
+/*
+ * Rules 3 and 4 on the stripped digits s (slen bytes, with 2 bytes of room
+ * before s): returns the start of the number with its country code and
+ * sets *plen.
+ */
+static char *
+with_country_code(char *s, int slen, int *plen)
+{
+	char	   *p = s;
+
+	*plen = slen;
 	/* 3 */
-	p = s;
-	plen = slen;
-	if (plen >= 1 && p[0] == '+')
+	if (*plen >= 1 && p[0] == '+')
 	{
 		p++;
-		plen--;
+		(*plen)--;
 	}
-	else if (plen >= 2 && p[0] == '0' && p[1] == '0')
+	else if (*plen >= 2 && p[0] == '0' && p[1] == '0')
 	{
 		p += 2;
-		plen -= 2;
+		*plen -= 2;
 	}
-	else if (plen >= 1 && p[0] == '0')
+	else if (*plen >= 1 && p[0] == '0')
 	{
 		/* "0812..." -> "62812...": the 0 becomes the 2 */
 		p[0] = '2';
 		p--;
 		p[0] = '6';
-		plen++;
+		(*plen)++;
 	}
-	else if (plen >= 1 && p[0] == '8')
+	else if (*plen >= 1 && p[0] == '8')
 	{
 		p -= 2;
 		p[0] = '6';
 		p[1] = '2';
-		plen += 2;
+		*plen += 2;
 	}
 	/* 4 */
-	if (plen >= 3 && p[0] == '6' && p[1] == '2' && p[2] == '0')
+	if (*plen >= 3 && p[0] == '6' && p[1] == '2' && p[2] == '0')
 	{
 		p[2] = '2';
 		p[1] = '6';
 		p++;
-		plen--;
+		(*plen)--;
 	}
-	/* 5 */
+	return p;
+}
+
+/* Rule 5: ^628[1-35-9][0-9]{7,10}$ */
+static bool
+is_canonical(const char *p, int plen)
+{
+	int			i;
+
 	if (plen < 11 || plen > 14 || p[0] != '6' || p[1] != '2' || p[2] != '8' ||
 		!(p[3] >= '1' && p[3] <= '9' && p[3] != '4'))
-		return NULL;
+		return false;
 	for (i = 4; i < plen; i++)
 		if (p[i] < '0' || p[i] > '9')
-			return NULL;
+			return false;
+	return true;
+}
+
+char *
+gbn_normalize_number(const char *number, int len)
+{
+	char	   *s = (char *) palloc(len + 3) + 2;	/* room for a "62" in front */
+	int			slen = strip_number(number, len, s);
+	char	   *p;
+	int			plen;
+
+	if (slen < 0)
+		return NULL;
+	p = with_country_code(s, slen, &plen);
+	if (!is_canonical(p, plen))
+		return NULL;
 	return pnstrdup(p, plen);
+}
+
+bool
+gbn_number_is_canonical(const char *s)
+{
+	return s != NULL && is_canonical(s, strlen(s));
 }
 
 /*

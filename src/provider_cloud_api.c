@@ -17,15 +17,8 @@
 #include "postgres.h"
 
 #include "json_util.h"
+#include "normalize.h"
 #include "provider.h"
-
-static bool
-number_is_valid(const char *number)
-{
-	size_t		len = number ? strlen(number) : 0;
-
-	return len >= 8 && len <= 15 && strspn(number, "0123456789") == len;
-}
 
 /* {"type":"body","parameters":[{"type":"text","text":...}, ...]} */
 static struct json_object *
@@ -139,7 +132,9 @@ text_object(const GbnMessage *msg)
 static GbnBuildStatus
 cloud_api_build(const GbnMessage *msg, GbnHttpRequest *req, char **problem)
 {
-	bool		template_mode = (gbn_message_mode == GBN_MODE_TEMPLATE);
+	/* a template's send_as 'text' (a reply in the 24-hour window) wins */
+	bool		template_mode = (gbn_message_mode == GBN_MODE_TEMPLATE &&
+								 !msg->send_as_text);
 	struct json_object *root;
 	char	   *to;
 	char	   *header;
@@ -150,7 +145,7 @@ cloud_api_build(const GbnMessage *msg, GbnHttpRequest *req, char **problem)
 		*problem = pstrdup("no recipient number");
 		return GBN_BUILD_BAD_ROW;
 	}
-	if (!number_is_valid(msg->to_number))
+	if (!gbn_number_is_canonical(msg->to_number))
 	{
 		*problem = psprintf("invalid recipient number \"%s\"", msg->to_number);
 		return GBN_BUILD_BAD_ROW;

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "json_util.h"
+#include "normalize.h"
 #include "provider.h"
 
 static GbnBuildStatus
@@ -31,8 +32,7 @@ waha_build(const GbnMessage *msg, GbnHttpRequest *req, char **problem)
 		*problem = pstrdup("no recipient number");
 		return GBN_BUILD_BAD_ROW;
 	}
-	if (msg->to_number[0] == '\0' ||
-		strspn(msg->to_number, "0123456789") != strlen(msg->to_number))
+	if (!gbn_number_is_canonical(msg->to_number))
 	{
 		*problem = psprintf("invalid recipient number \"%s\"", msg->to_number);
 		return GBN_BUILD_BAD_ROW;

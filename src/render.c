@@ -19,13 +19,16 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-#include "enqueue.h"
 #include "guestbook_notify.h"
+#include "jsonb_build.h"
+#include "render.h"
+#include "spi_util.h"
 
 PG_FUNCTION_INFO_V1(gbn_render_text_sql);
 PG_FUNCTION_INFO_V1(gbn_template_args_sql);
@@ -90,6 +93,62 @@ is_name_blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* the first "{{" (or "}}" when close) in s[from, len), or -1 */
+static int
+find_pair(const char *s, int from, int len, bool close)
+{
+	char		c = close ? '}' : '{';
+	int			i;
+
+	for (i = from; i + 1 < len; i++)
+	{
+		if (s[i] == c && s[i + 1] == c)
+			return i;
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return -1;
+}
+
+/* the placeholder name between open and close, without blanks around it */
+static const char *
+placeholder_name(const char *s, int open, int close, int *namelen)
+{
+	const char *name = s + open + 2;
+	int			n = close - (open + 2);
+
+	while (n > 0 && is_name_blank(name[0]))
+	{
+		name++;
+		n--;
+	}
+	while (n > 0 && is_name_blank(name[n - 1]))
+		n--;
+	*namelen = n;
+	return name;
+}
+
+/*
+ * Cut buf to GBN_MAX_MESSAGE_CHARS characters with a visible marker, the
+ * total within the limit, at a character boundary.
+ */
+static void
+cut_message(StringInfo buf)
+{
+	/* U+2026 (the ellipsis) only where the encoding has it */
+	const char *marker = GetDatabaseEncoding() == PG_UTF8 ?
+		"\n\xE2\x80\xA6[pesan dipotong]" : "\n...[pesan dipotong]";
+	int			keep;
+
+	if (pg_mbstrlen_with_len(buf->data, buf->len) <= GBN_MAX_MESSAGE_CHARS)
+		return;
+	keep = pg_mbcharcliplen(buf->data, buf->len,
+							GBN_MAX_MESSAGE_CHARS - pg_mbstrlen(marker));
+	buf->len = keep;
+	buf->data[keep] = '\0';
+	appendStringInfoString(buf, marker);
+}
+
 /*
  * gbn_render_text: one pass over the {{name}} placeholders of body (blanks
  * around the name allowed).  A placeholder whose name is a key of params
@@ -98,6 +157,10 @@ is_name_blank(char c)
  * characters with a visible marker, the total within 4096.  Byte-wise
  * search is safe: "{" and "}" never occur inside a multibyte character in a
  * server encoding.
+ *
+ * Linear in the body's length: the "}}" found for one "{{" is kept for the
+ * next "{{" before it (a body of 200,000 "{{" and one "}}" is scanned
+ * once, not 200,000 times), and the loops check for interrupts.
  */
 text *
 gbn_render_text(text *body, Jsonb *params)
@@ -105,8 +168,8 @@ gbn_render_text(text *body, Jsonb *params)
 	const char *s;
 	int			len;
 	int			pos = 0;
+	int			close = -1;
 	StringInfoData buf;
-	int			nchars;
 
 	if (body == NULL)
 		return cstring_to_text("");
@@ -116,69 +179,33 @@ gbn_render_text(text *body, Jsonb *params)
 
 	while (pos < len)
 	{
-		const char *open = NULL;
-		const char *close = NULL;
-		const char *p;
+		int			open = find_pair(s, pos, len, false);
 		const char *name;
 		int			namelen;
 
-		for (p = s + pos; p + 1 < s + len; p++)
-			if (p[0] == '{' && p[1] == '{')
-			{
-				open = p;
-				break;
-			}
-		if (open == NULL)
+		if (open < 0)
 			break;
-		for (p = open + 2; p + 1 < s + len; p++)
-			if (p[0] == '}' && p[1] == '}')
-			{
-				close = p;
-				break;
-			}
-		if (close == NULL)
+		if (close < open + 2)
+			close = find_pair(s, open + 2, len, true);
+		if (close < 0)
 			break;
 
-		name = open + 2;
-		namelen = close - name;
-		while (namelen > 0 && is_name_blank(name[0]))
-		{
-			name++;
-			namelen--;
-		}
-		while (namelen > 0 && is_name_blank(name[namelen - 1]))
-			namelen--;
-
+		name = placeholder_name(s, open, close, &namelen);
 		if (params != NULL && params_has(params, name, namelen))
 		{
-			appendBinaryStringInfo(&buf, s + pos, open - (s + pos));
+			appendBinaryStringInfo(&buf, s + pos, open - pos);
 			(void) params_append_text(&buf, params, name, namelen);
-			pos = (close + 2) - s;
+			pos = close + 2;
 		}
 		else
 		{
 			/* not a placeholder we know: keep the "{" and look further */
-			appendBinaryStringInfo(&buf, s + pos, open + 1 - (s + pos));
-			pos = (open + 1) - s;
+			appendBinaryStringInfo(&buf, s + pos, open + 1 - pos);
+			pos = open + 1;
 		}
 	}
 	appendBinaryStringInfo(&buf, s + pos, len - pos);
-
-	nchars = pg_mbstrlen_with_len(buf.data, buf.len);
-	if (nchars > GBN_MAX_MESSAGE_CHARS)
-	{
-		/* U+2026 (the ellipsis) only where the encoding has it */
-		const char *marker = GetDatabaseEncoding() == PG_UTF8 ?
-			"\n\xE2\x80\xA6[pesan dipotong]" : "\n...[pesan dipotong]";
-		int			markerchars = pg_mbstrlen(marker);
-		int			keep;
-
-		keep = pg_mbcharcliplen(buf.data, buf.len,
-								GBN_MAX_MESSAGE_CHARS - markerchars);
-		buf.len = keep;
-		buf.data[keep] = '\0';
-		appendStringInfoString(&buf, marker);
-	}
+	cut_message(&buf);
 	return cstring_to_text_with_len(buf.data, buf.len);
 }
 
@@ -243,17 +270,70 @@ gbn_template_arg(const char *value, int len)
 }
 
 /*
+ * The largest length (in characters) c such that the lengths lens[0..n),
+ * each cut to c, sum to at most budget: the long values are cut first and
+ * equally ("water-filling"), short ones stay whole.
+ */
+static int
+length_cap(const int *lens, int n, int budget)
+{
+	int			lo = 0;
+	int			hi = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		hi = Max(hi, lens[i]);
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo + 1) / 2;
+		int64		sum = 0;
+
+		for (i = 0; i < n; i++)
+			sum += Min(lens[i], mid);
+		if (sum <= budget)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* s cut to cap characters, the marker (without its line break) included */
+static char *
+cut_arg(const char *s, int cap)
+{
+	const char *marker = GetDatabaseEncoding() == PG_UTF8 ?
+		"\xE2\x80\xA6[pesan dipotong]" : "...[pesan dipotong]";
+	int			mlen = pg_mbstrlen(marker);
+	int			keep;
+
+	if (cap <= mlen)
+		return pnstrdup(s, pg_mbcharcliplen(s, strlen(s), Max(cap, 1)));
+	keep = pg_mbcharcliplen(s, strlen(s), cap - mlen);
+	return psprintf("%.*s%s", keep, s, marker);
+}
+
+/*
  * gbn_template_args: params ->> name for each of names, as template
  * arguments (a missing or null value: "-").  A 1-D text[]; NULL names give
  * an empty array.
+ *
+ * Meta's limits for a template message (whatsapp-api.md §1.2; the OpenAPI
+ * spec's TextParameter): a text parameter has at most 32,768 characters,
+ * and the body with its parameters filled in at most 1,024.  The arguments
+ * share budget_chars (GBN_TEMPLATE_BODY_CHARS less the template's own text,
+ * see gbn_template_budget): when they are longer, the longest are cut
+ * first, at a character boundary, with the marker message_text uses.
  */
 ArrayType *
-gbn_template_args(ArrayType *names, Jsonb *params)
+gbn_template_args(ArrayType *names, Jsonb *params, int budget_chars)
 {
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n = 0;
-	Datum	   *args;
+	char	  **vals;
+	int		   *lens;
+	int			cap;
 	int			i;
 	StringInfoData buf;
 
@@ -264,7 +344,8 @@ gbn_template_args(ArrayType *names, Jsonb *params)
 	if (n == 0)
 		return construct_empty_array(TEXTOID);
 
-	args = palloc(n * sizeof(Datum));
+	vals = palloc(n * sizeof(char *));
+	lens = palloc(n * sizeof(int));
 	initStringInfo(&buf);
 	for (i = 0; i < n; i++)
 	{
@@ -276,34 +357,51 @@ gbn_template_args(ArrayType *names, Jsonb *params)
 			(void) params_append_text(&buf, params, VARDATA_ANY(name),
 									  VARSIZE_ANY_EXHDR(name));
 		}
-		args[i] = PointerGetDatum(cstring_to_text(gbn_template_arg(buf.data,
-																   buf.len)));
+		vals[i] = gbn_template_arg(buf.data, buf.len);
+		lens[i] = pg_mbstrlen(vals[i]);
 	}
-	return construct_array(args, n, TEXTOID, -1, false, TYPALIGN_INT);
+	cap = Min(length_cap(lens, n, Max(budget_chars, n)), GBN_TEMPLATE_PARAM_CHARS);
+	for (i = 0; i < n; i++)
+	{
+		if (lens[i] > cap)
+			vals[i] = cut_arg(vals[i], cap);
+		elems[i] = CStringGetTextDatum(vals[i]);
+	}
+	return construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+/*
+ * What the arguments of a template with this body may take together: the
+ * body limit less the body's own text (its placeholders left out).  The
+ * approved Cloud API template is expected to say what body says.
+ */
+int
+gbn_template_budget(text *body)
+{
+	const char *s;
+	int			len;
+	int			pos = 0;
+	int			fixed = 0;
+
+	if (body == NULL)
+		return GBN_TEMPLATE_BODY_CHARS;
+	s = VARDATA_ANY(body);
+	len = VARSIZE_ANY_EXHDR(body);
+	while (pos < len)
+	{
+		int			open = find_pair(s, pos, len, false);
+		int			close = open < 0 ? -1 : find_pair(s, open + 2, len, true);
+
+		if (close < 0)
+			break;
+		fixed += pg_mbstrlen_with_len(s + pos, open - pos);
+		pos = close + 2;
+	}
+	fixed += pg_mbstrlen_with_len(s + pos, len - pos);
+	return GBN_TEMPLATE_BODY_CHARS - fixed;
 }
 
 /* ---- the placeholder values of a case ------------------------------- */
-
-static void
-push_pair(JsonbParseState **state, const char *key, const char *value)
-{
-	JsonbValue	k;
-	JsonbValue	v;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	(void) pushJsonbValue(state, WJB_KEY, &k);
-	if (value == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvString;
-		v.val.string.val = (char *) value;
-		v.val.string.len = strlen(value);
-	}
-	(void) pushJsonbValue(state, WJB_VALUE, &v);
-}
 
 /* coalesce(nullif(value, ''), '-') */
 static const char *
@@ -322,8 +420,7 @@ or_dash(const char *value)
 Jsonb *
 gbn_case_params(const GbnCaseValues *cv)
 {
-	JsonbParseState *state = NULL;
-	JsonbValue *res;
+	GbnJsonbObject o;
 	StringInfoData summary;
 	char	   *url = NULL;
 
@@ -348,17 +445,23 @@ gbn_case_params(const GbnCaseValues *cv)
 		url = psprintf("%.*s/admin/cases/%s", blen, base, cv->case_id);
 	}
 
-	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	push_pair(&state, "case_code", cv->code ? cv->code : "-");
-	push_pair(&state, "case_type", cv->case_type ? cv->case_type : "-");
-	push_pair(&state, "unit_tujuan", or_dash(cv->unit_tujuan));
-	push_pair(&state, "org_unit_name", or_dash(cv->org_unit_name));
-	push_pair(&state, "summary", summary.data);
-	push_pair(&state, "detail_url", url);
-	push_pair(&state, "recipient_name",
-			  cv->recipient_name ? cv->recipient_name : "");
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
+	gbn_jsonb_begin(&o);
+	gbn_jsonb_text(&o, "case_code", cv->code ? cv->code : "-");
+	gbn_jsonb_text(&o, "case_type", cv->case_type ? cv->case_type : "-");
+	gbn_jsonb_text(&o, "unit_tujuan", or_dash(cv->unit_tujuan));
+	gbn_jsonb_text(&o, "org_unit_name", or_dash(cv->org_unit_name));
+	gbn_jsonb_text(&o, "summary", summary.data);
+	gbn_jsonb_text(&o, "detail_url", url);
+	gbn_jsonb_text(&o, "recipient_name",
+				   cv->recipient_name ? cv->recipient_name : "");
+	return gbn_jsonb_end(&o);
+}
+
+/* an empty jsonb object */
+Jsonb *
+gbn_empty_jsonb(void)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 }
 
 /* ---- SQL wrappers ---------------------------------------------------- */
@@ -380,7 +483,7 @@ gbn_template_args_sql(PG_FUNCTION_ARGS)
 	ArrayType  *names = PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0);
 	Jsonb	   *params = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 
-	PG_RETURN_ARRAYTYPE_P(gbn_template_args(names, params));
+	PG_RETURN_ARRAYTYPE_P(gbn_template_args(names, params, GBN_TEMPLATE_BODY_CHARS));
 }
 
 /* _template_arg(p_value text) RETURNS text */

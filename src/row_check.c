@@ -21,48 +21,47 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "status.h"
+
 PG_FUNCTION_INFO_V1(gbn_queue_row_valid);
-
-static bool
-text_is(text *t, const char *s)
-{
-	size_t		len = strlen(s);
-
-	return VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
-}
-
-static bool
-text_in(text *t, const char *const *set)
-{
-	for (; *set != NULL; set++)
-		if (text_is(t, *set))
-			return true;
-	return false;
-}
 
 /*
  * _queue_row_valid(p_channel text, p_status text, p_attempt_count integer,
  *					p_delivery_status text, p_sent_at timestamptz)
  *		RETURNS boolean, IMMUTABLE, not STRICT
+ *
+ * The names come from status.c, as everywhere else.
  */
 Datum
 gbn_queue_row_valid(PG_FUNCTION_ARGS)
 {
-	static const char *const statuses[] =
-	{"pending", "sent", "failed", "cancelled", NULL};
-	static const char *const delivery_statuses[] =
-	{"sent", "delivered", "read", "failed", NULL};
+	if (!PG_ARGISNULL(0))
+	{
+		text	   *channel = PG_GETARG_TEXT_PP(0);
 
-	if (!PG_ARGISNULL(0) && !text_is(PG_GETARG_TEXT_PP(0), "whatsapp"))
-		PG_RETURN_BOOL(false);
-	if (!PG_ARGISNULL(1) && !text_in(PG_GETARG_TEXT_PP(1), statuses))
-		PG_RETURN_BOOL(false);
+		if (VARSIZE_ANY_EXHDR(channel) != 8 ||
+			memcmp(VARDATA_ANY(channel), "whatsapp", 8) != 0)
+			PG_RETURN_BOOL(false);
+	}
+	if (!PG_ARGISNULL(1))
+	{
+		text	   *status = PG_GETARG_TEXT_PP(1);
+		GbnStatus	st = gbn_status_from_name(VARDATA_ANY(status),
+											  VARSIZE_ANY_EXHDR(status));
+
+		if (st == GBN_STATUS_UNKNOWN)
+			PG_RETURN_BOOL(false);
+		if (st == GBN_STATUS_SENT && PG_ARGISNULL(4))
+			PG_RETURN_BOOL(false);
+	}
 	if (!PG_ARGISNULL(2) && PG_GETARG_INT32(2) < 0)
 		PG_RETURN_BOOL(false);
-	if (!PG_ARGISNULL(3) && !text_in(PG_GETARG_TEXT_PP(3), delivery_statuses))
-		PG_RETURN_BOOL(false);
-	if (!PG_ARGISNULL(1) && text_is(PG_GETARG_TEXT_PP(1), "sent") &&
-		PG_ARGISNULL(4))
-		PG_RETURN_BOOL(false);
+	if (!PG_ARGISNULL(3))
+	{
+		text	   *ds = PG_GETARG_TEXT_PP(3);
+
+		if (gbn_delivery_status_from_name(VARDATA_ANY(ds), VARSIZE_ANY_EXHDR(ds)) < 0)
+			PG_RETURN_BOOL(false);
+	}
 	PG_RETURN_BOOL(true);
 }

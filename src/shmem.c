@@ -1,15 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.c
- *		Shared memory of guestbook_notify: one slot per worker (its latch,
- *		wake flag and status counters) and the account-level pause.
+ *		Shared memory of guestbook_notify: one slot per worker process (its
+ *		latch, wake flag and status), one entry per database served (its
+ *		sender's pause, what the launcher knows of it).
  *
  * wake() marks the calling transaction; at COMMIT the transaction callback
- * sets the latch of every worker.  As in pg_net, a compare-and-swap on a
- * per-worker flag makes many concurrent commits cost one SetLatch: only the
- * committer that flips the flag from 0 to 1 sets the latch, and the worker
- * flips it back before it looks at the queue -- only once it can claim (a
- * send token, room under max_in_flight): until then commits skip SetLatch.
+ * sets the latch of every worker of the committing database -- only of
+ * that database: a commit elsewhere costs the workers nothing.  As in
+ * pg_net, a compare-and-swap on a per-worker flag makes many concurrent
+ * commits cost one SetLatch: only the committer that flips the flag from 0
+ * to 1 sets the latch, and the worker flips it back before it looks at the
+ * queue -- only once it can claim (a send token, room under
+ * max_in_flight): until then commits skip SetLatch.
  *
  * src/shmem.c
  *
@@ -18,59 +21,24 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
-#include "port/atomics.h"
 #include "storage/ipc.h"
-#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
-#include "storage/spin.h"
-#include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "guestbook_notify.h"
+#include "shmem.h"
 
-#define GBN_STATE_LEN		64
-#define GBN_ERROR_LEN		512
+GbnShared  *gbn_shared = NULL;
 
-typedef struct GbnWorkerSlot
-{
-	pg_atomic_uint32 wake_pending;	/* 1: a commit asked for a look */
-	Latch	   *latch;			/* NULL while no worker runs here */
-
-	slock_t		mutex;			/* protects the fields below */
-	pid_t		pid;
-	int			in_flight;
-	uint64		sent;
-	uint64		failed;
-	uint64		retried;
-	char		state[GBN_STATE_LEN];
-	char		last_error[GBN_ERROR_LEN];
-} GbnWorkerSlot;
-
-typedef struct GbnShared
-{
-	slock_t		mutex;			/* protects the pause fields */
-	bool		paused;
-	TimestampTz paused_at;
-	char		paused_reason[GBN_ERROR_LEN];
-	GbnWorkerSlot slots[GBN_MAX_WORKERS];
-} GbnShared;
-
-static GbnShared *gbn_shared = NULL;
-
-/* this worker's slot, in worker processes */
+/* this worker's slot and database entry, in worker processes */
 static GbnWorkerSlot *my_slot = NULL;
+static GbnDatabase *my_db = NULL;
 
 /* backends: a wake is due at commit of the current transaction */
 static bool wake_at_commit = false;
 static bool xact_callback_registered = false;
-
-PG_FUNCTION_INFO_V1(guestbook_notify_wake);
-PG_FUNCTION_INFO_V1(guestbook_notify_worker_status);
 
 void
 gbn_shmem_request(void)
@@ -90,12 +58,13 @@ gbn_shmem_startup(void)
 	{
 		memset(gbn_shared, 0, sizeof(GbnShared));
 		SpinLockInit(&gbn_shared->mutex);
-		for (i = 0; i < GBN_MAX_WORKERS; i++)
+		for (i = 0; i < GBN_MAX_SLOTS; i++)
 		{
 			GbnWorkerSlot *slot = &gbn_shared->slots[i];
 
 			pg_atomic_init_u32(&slot->wake_pending, 0);
 			slot->latch = NULL;
+			slot->dboid = InvalidOid;
 			SpinLockInit(&slot->mutex);
 			strlcpy(slot->state, "not started", GBN_STATE_LEN);
 		}
@@ -109,13 +78,24 @@ gbn_shmem_present(void)
 	return gbn_shared != NULL;
 }
 
+GbnDatabase *
+gbn_database_entry(Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < GBN_MAX_DATABASES; i++)
+		if (OidIsValid(dboid) && gbn_shared->databases[i].dboid == dboid)
+			return &gbn_shared->databases[i];
+	return NULL;
+}
+
 /* ----------------------------------------------------------------
  * Worker side
  * ----------------------------------------------------------------
  */
 
 static void
-gbn_status_detach(int code, Datum arg)
+slot_detach(int code, Datum arg)
 {
 	if (my_slot == NULL)
 		return;
@@ -126,19 +106,39 @@ gbn_status_detach(int code, Datum arg)
 	strlcpy(my_slot->state, "stopped", GBN_STATE_LEN);
 	SpinLockRelease(&my_slot->mutex);
 	my_slot = NULL;
+	gbn_wake_launcher();
 }
 
-/* Take slot number "slot" for this worker process. */
-void
-gbn_status_attach(int slot)
+/* The database the launcher gave slot to (InvalidOid if none). */
+Oid
+gbn_slot_database(int slot)
 {
-	if (gbn_shared == NULL || slot < 0 || slot >= GBN_MAX_WORKERS)
+	Oid			dboid;
+
+	if (gbn_shared == NULL || slot < 0 || slot >= GBN_MAX_SLOTS)
+		return InvalidOid;
+	SpinLockAcquire(&gbn_shared->mutex);
+	dboid = gbn_shared->slots[slot].dboid;
+	SpinLockRelease(&gbn_shared->mutex);
+	return dboid;
+}
+
+/* Take slot number "slot" for this worker process, serving dboid. */
+void
+gbn_slot_attach(int slot, Oid dboid)
+{
+	if (gbn_shared == NULL || slot < 0 || slot >= GBN_MAX_SLOTS)
 		elog(FATAL, "guestbook_notify shared memory is not initialised");
 
 	my_slot = &gbn_shared->slots[slot];
+	SpinLockAcquire(&gbn_shared->mutex);
+	my_db = gbn_database_entry(dboid);
+	SpinLockRelease(&gbn_shared->mutex);
+
 	SpinLockAcquire(&my_slot->mutex);
 	my_slot->pid = MyProcPid;
 	my_slot->in_flight = 0;
+	my_slot->sender_hash = 0;
 	strlcpy(my_slot->state, "starting", GBN_STATE_LEN);
 	SpinLockRelease(&my_slot->mutex);
 
@@ -147,7 +147,7 @@ gbn_status_attach(int slot)
 	pg_write_barrier();
 	my_slot->latch = MyLatch;
 
-	before_shmem_exit(gbn_status_detach, (Datum) 0);
+	before_shmem_exit(slot_detach, (Datum) 0);
 }
 
 void
@@ -171,16 +171,16 @@ gbn_status_set_in_flight(int n)
 	SpinLockRelease(&my_slot->mutex);
 }
 
-/* Count one recorded result; new_status is what _record_result returned. */
+/* Count one recorded result. */
 void
-gbn_status_count(GbnOutcome outcome, const char *new_status)
+gbn_status_count(GbnOutcome outcome, GbnStatus new_status)
 {
-	if (my_slot == NULL || new_status == NULL)
+	if (my_slot == NULL || new_status == GBN_STATUS_UNKNOWN)
 		return;
 	SpinLockAcquire(&my_slot->mutex);
-	if (strcmp(new_status, "sent") == 0)
+	if (new_status == GBN_STATUS_SENT)
 		my_slot->sent++;
-	else if (strcmp(new_status, "failed") == 0)
+	else if (new_status == GBN_STATUS_FAILED)
 		my_slot->failed++;
 	else if (outcome == GBN_OUTCOME_RETRY)
 		my_slot->retried++;
@@ -195,6 +195,71 @@ gbn_status_set_last_error(const char *text)
 	SpinLockAcquire(&my_slot->mutex);
 	strlcpy(my_slot->last_error, text, GBN_ERROR_LEN);
 	SpinLockRelease(&my_slot->mutex);
+}
+
+void
+gbn_status_set_backlogs(int64 audit_pending, int64 events_pending)
+{
+	if (my_slot == NULL)
+		return;
+	SpinLockAcquire(&my_slot->mutex);
+	if (audit_pending >= 0)
+		my_slot->audit_pending = audit_pending;
+	if (events_pending >= 0)
+		my_slot->events_pending = events_pending;
+	SpinLockRelease(&my_slot->mutex);
+}
+
+void
+gbn_status_set_sender(uint32 sender_hash)
+{
+	if (my_slot == NULL)
+		return;
+	SpinLockAcquire(&my_slot->mutex);
+	my_slot->sender_hash = sender_hash;
+	SpinLockRelease(&my_slot->mutex);
+}
+
+/*
+ * How many running workers, in any database, send as this worker's sender
+ * (at least 1): max_send_rate is a budget per sender number, split between
+ * the workers that really run.
+ */
+int
+gbn_workers_sharing_sender(void)
+{
+	uint32		mine;
+	int			n = 0;
+	int			i;
+
+	if (my_slot == NULL)
+		return 1;
+	SpinLockAcquire(&my_slot->mutex);
+	mine = my_slot->sender_hash;
+	SpinLockRelease(&my_slot->mutex);
+	for (i = 0; i < GBN_MAX_SLOTS; i++)
+	{
+		GbnWorkerSlot *s = &gbn_shared->slots[i];
+
+		SpinLockAcquire(&s->mutex);
+		if (s->pid != 0 && s->sender_hash == mine)
+			n++;
+		SpinLockRelease(&s->mutex);
+	}
+	return Max(n, 1);
+}
+
+bool
+gbn_exit_requested(void)
+{
+	bool		exit;
+
+	if (my_slot == NULL)
+		return false;
+	SpinLockAcquire(&gbn_shared->mutex);
+	exit = my_slot->exit_requested || (my_db != NULL && my_db->leaving);
+	SpinLockRelease(&gbn_shared->mutex);
+	return exit;
 }
 
 /* True if a commit asked this worker to look at the queue (not cleared). */
@@ -217,23 +282,51 @@ gbn_consume_wake(void)
 	return pg_atomic_exchange_u32(&my_slot->wake_pending, 0) != 0;
 }
 
+/* The worker found no extension in its database: wait for CREATE EXTENSION. */
+void
+gbn_database_no_extension(void)
+{
+	if (my_db == NULL)
+		return;
+	SpinLockAcquire(&gbn_shared->mutex);
+	my_db->no_extension = true;
+	SpinLockRelease(&gbn_shared->mutex);
+}
+
+void
+gbn_wake_launcher(void)
+{
+	Latch	   *latch;
+
+	if (gbn_shared == NULL)
+		return;
+	latch = gbn_shared->launcher_latch;
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/* ----------------------------------------------------------------
+ * The account-level pause of this database's sender
+ * ----------------------------------------------------------------
+ */
+
 /*
- * Pause sending for every worker.  Returns true if this call paused it (the
- * caller then logs the reason once), false if it was already paused.
+ * Pause sending for every worker of this database.  Returns true if this
+ * call paused it (the caller then logs the reason once).
  */
 bool
 gbn_pause(const char *reason)
 {
 	bool		newly = false;
 
-	if (gbn_shared == NULL)
+	if (my_db == NULL)
 		return false;
 	SpinLockAcquire(&gbn_shared->mutex);
-	if (!gbn_shared->paused)
+	if (!my_db->paused)
 	{
-		gbn_shared->paused = true;
-		gbn_shared->paused_at = GetCurrentTimestamp();
-		strlcpy(gbn_shared->paused_reason, reason, GBN_ERROR_LEN);
+		my_db->paused = true;
+		my_db->paused_at = GetCurrentTimestamp();
+		strlcpy(my_db->paused_reason, reason, GBN_ERROR_LEN);
 		newly = true;
 	}
 	SpinLockRelease(&gbn_shared->mutex);
@@ -245,12 +338,12 @@ gbn_is_paused(TimestampTz *since)
 {
 	bool		paused;
 
-	if (gbn_shared == NULL)
+	if (my_db == NULL)
 		return false;
 	SpinLockAcquire(&gbn_shared->mutex);
-	paused = gbn_shared->paused;
+	paused = my_db->paused;
 	if (since)
-		*since = gbn_shared->paused_at;
+		*since = my_db->paused_at;
 	SpinLockRelease(&gbn_shared->mutex);
 	return paused;
 }
@@ -258,16 +351,16 @@ gbn_is_paused(TimestampTz *since)
 void
 gbn_unpause(void)
 {
-	if (gbn_shared == NULL)
+	if (my_db == NULL)
 		return;
 	SpinLockAcquire(&gbn_shared->mutex);
-	gbn_shared->paused = false;
-	gbn_shared->paused_reason[0] = '\0';
+	my_db->paused = false;
+	my_db->paused_reason[0] = '\0';
 	SpinLockRelease(&gbn_shared->mutex);
 }
 
 /* ----------------------------------------------------------------
- * Backend side: wake()
+ * Backend side: wake at commit
  * ----------------------------------------------------------------
  */
 
@@ -276,13 +369,13 @@ wake_workers(void)
 {
 	int			i;
 
-	for (i = 0; i < GBN_MAX_WORKERS; i++)
+	for (i = 0; i < GBN_MAX_SLOTS; i++)
 	{
 		GbnWorkerSlot *slot = &gbn_shared->slots[i];
 		Latch	   *latch = slot->latch;
 		uint32		expected = 0;
 
-		if (latch == NULL)
+		if (latch == NULL || slot->dboid != MyDatabaseId)
 			continue;
 		if (pg_atomic_compare_exchange_u32(&slot->wake_pending, &expected, 1))
 			SetLatch(latch);
@@ -311,8 +404,8 @@ wake_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * gbn_wake_at_commit: wake the workers when the current transaction
- * commits.  A no-op when the library is not preloaded.
+ * gbn_wake_at_commit: wake the workers of this database when the current
+ * transaction commits.  A no-op when the library is not preloaded.
  */
 void
 gbn_wake_at_commit(void)
@@ -326,80 +419,4 @@ gbn_wake_at_commit(void)
 		xact_callback_registered = true;
 	}
 	wake_at_commit = true;
-}
-
-/*
- * guestbook_notify.wake(): the same, for SQL.
- */
-Datum
-guestbook_notify_wake(PG_FUNCTION_ARGS)
-{
-	gbn_wake_at_commit();
-	PG_RETURN_VOID();
-}
-
-/*
- * guestbook_notify.worker_status(): one row per configured worker.
- */
-Datum
-guestbook_notify_worker_status(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char		paused_reason[GBN_ERROR_LEN];
-	bool		paused;
-	int			i;
-
-	if (gbn_shared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("guestbook_notify workers are not running"),
-				 errhint("Add guestbook_notify to shared_preload_libraries and restart the server.")));
-
-	InitMaterializedSRF(fcinfo, 0);
-
-	SpinLockAcquire(&gbn_shared->mutex);
-	paused = gbn_shared->paused;
-	strlcpy(paused_reason, gbn_shared->paused_reason, GBN_ERROR_LEN);
-	SpinLockRelease(&gbn_shared->mutex);
-
-	for (i = 0; i < gbn_workers; i++)
-	{
-		GbnWorkerSlot *slot = &gbn_shared->slots[i];
-		GbnWorkerSlot copy;
-		Datum		values[8];
-		bool		nulls[8];
-
-		SpinLockAcquire(&slot->mutex);
-		copy.pid = slot->pid;
-		copy.in_flight = slot->in_flight;
-		copy.sent = slot->sent;
-		copy.failed = slot->failed;
-		copy.retried = slot->retried;
-		strlcpy(copy.state, slot->state, GBN_STATE_LEN);
-		strlcpy(copy.last_error, slot->last_error, GBN_ERROR_LEN);
-		SpinLockRelease(&slot->mutex);
-
-		memset(nulls, 0, sizeof(nulls));
-		if (copy.pid != 0)
-			values[0] = Int32GetDatum((int32) copy.pid);
-		else
-			nulls[0] = true;
-		values[1] = CStringGetTextDatum(copy.pid != 0 ? copy.state : "stopped");
-		if (paused)
-			values[2] = CStringGetTextDatum(paused_reason);
-		else
-			nulls[2] = true;
-		values[3] = Int32GetDatum(copy.in_flight);
-		values[4] = Int64GetDatum((int64) copy.sent);
-		values[5] = Int64GetDatum((int64) copy.failed);
-		values[6] = Int64GetDatum((int64) copy.retried);
-		if (copy.last_error[0] != '\0')
-			values[7] = CStringGetTextDatum(copy.last_error);
-		else
-			nulls[7] = true;
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-
-	return (Datum) 0;
 }

@@ -97,14 +97,18 @@ UPDATE cases SET escalation_level = 'lead', status = 'escalated' WHERE code = 'S
 UPDATE users SET whatsapp_number = '12345' WHERE full_name = 'Sari Operator';
 INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000a3');
+-- the worker's first step: the triggers' events become queue rows
+SELECT guestbook_notify.process_events();
 -- one sent (an attempt row, a delivery status), one retried (another attempt)
-SELECT count(*) FROM guestbook_notify._claim_batch(2, 60);
+SELECT count(*) FROM guestbook_notify._claim_paced(2, 60, 6000, 60);
 SELECT guestbook_notify._record_result(q.id,
 		CASE q.template_key WHEN 'assigned' THEN 'sent' ELSE 'retry' END,
 		'cloud_api', CASE q.template_key WHEN 'assigned' THEN 200 ELSE 503 END,
 		NULL, NULL, CASE q.template_key WHEN 'assigned' THEN 'wamid.DUMP1' END,
-		now(), 42, 60000, 8)
+		now(), 42, 60000, 8, 6000)
   FROM guestbook_notify.notification_queue q WHERE q.lease_until IS NOT NULL;
+-- the audit step: 'contacted' and 'notification_failed' into case_events
+SELECT guestbook_notify.write_audit();
 SELECT guestbook_notify.record_status('wamid.DUMP1', 'delivered');
 -- an opt-out (and the pending row it cancels), a manual message
 SELECT guestbook_notify.enqueue('assigned', '0812-9000-0001', dedupe_key => 'manual:dump');
@@ -117,6 +121,12 @@ UPDATE guestbook_notify.templates
  WHERE key = 'assigned';
 INSERT INTO guestbook_notify.templates (key, body, cloud_template_name, param_names)
 VALUES ('pengingat', 'Pengingat {{case_code}}', 'guestbook_reminder', '{case_code}');
+-- an event not processed yet, and a case_events row not written yet: both
+-- must survive the dump (the assignment repeats Budi on ABC123: a repeat)
+INSERT INTO case_assignments (case_id, operator_id)
+VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2');
+SELECT guestbook_notify._case_event('public', '00000000-0000-0000-0000-0000000000c1',
+									'dump_check', '{"pending": true}');
 EOF
 ); then
 	not_ok "source data made" "$out"; finish
@@ -141,6 +151,15 @@ fingerprint() {
 	SELECT 'attached', count(*), string_agg(schema_name, ',' ORDER BY schema_name)
 	  FROM guestbook_notify.attached_schemas
 	UNION ALL
+	SELECT 'events', count(*), md5(string_agg(e::text, '|' ORDER BY e.id))
+	  FROM guestbook_notify.trigger_events e
+	UNION ALL
+	SELECT 'audit_outbox', count(*), md5(string_agg(o::text, '|' ORDER BY o.id))
+	  FROM guestbook_notify.audit_outbox o
+	UNION ALL
+	SELECT 'assignment_state', count(*), md5(string_agg(s::text, '|' ORDER BY s.case_id))
+	  FROM guestbook_notify.assignment_state s
+	UNION ALL
 	SELECT 'case_events', count(*), md5(string_agg(e::text, '|' ORDER BY e.id))
 	  FROM public.case_events e" 2>&1
 }
@@ -154,7 +173,7 @@ src_summary=$(summary src)
 echo "# source: $src_summary"
 src_counts=$(printf '%s\n' "$src_fp" | cut -d'|' -f1,2 | tr '\n' ' ')
 check "source has queue rows, attempts, an opt-out, templates, attached schema" \
-	"queue|5 attempts|2 opt_outs|1 templates|4 attached|1 case_events|2 " "$src_counts"
+	"queue|5 attempts|2 opt_outs|1 templates|4 attached|1 events|1 audit_outbox|1 assignment_state|2 case_events|2 " "$src_counts"
 
 # ---- dump and restore ---------------------------------------------------
 if ! out=$(pg_dump -Fc -f "$tmp/src.dump" src 2>&1); then
@@ -186,30 +205,40 @@ check "triggers restored" \
 	"$(psql_q dst "SELECT tgrelid::regclass || '.' || tgname FROM pg_trigger WHERE tgname LIKE 'guestbook_notify%' ORDER BY 1" 2>&1 | tr '\n' ' ')"
 
 # ---- the restored database works ----------------------------------------
+check "the restored event and audit row are processed and written" "0|0|1" \
+	"$(psql_q dst "
+		SELECT guestbook_notify.process_events() \\g /dev/null
+		SELECT guestbook_notify.write_audit() \\g /dev/null
+		SELECT (SELECT count(*) FROM guestbook_notify.trigger_events) || '|' ||
+			   (SELECT count(*) FROM guestbook_notify.audit_outbox) || '|' ||
+			   (SELECT count(*) FROM case_events WHERE event_type = 'dump_check')" 2>&1)"
 check "an assignment in the restored database enqueues (edited template)" \
 	"pending|6281322224444|[GUESTBOOK] Tugas baru SRT001" \
 	"$(psql_q dst "
 		UPDATE users SET whatsapp_number = '0813-2222-4444' WHERE full_name = 'Sari Operator';
 		INSERT INTO case_assignments (case_id, operator_id)
 		VALUES ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000a3');
+		SELECT guestbook_notify.process_events() \\g /dev/null
 		SELECT status || '|' || to_number || '|' || split_part(message_text, E'\n', 1)
 		  FROM guestbook_notify.notification_queue WHERE to_number = '6281322224444'" 2>&1)"
 check "an escalation in the restored database enqueues" "escalated_kadis|pending" \
 	"$(psql_q dst "
 		UPDATE cases SET escalation_level = 'kadis' WHERE code = 'SRT001';
+		SELECT guestbook_notify.process_events() \\g /dev/null
 		SELECT template_key || '|' || status FROM guestbook_notify.notification_queue
 		 WHERE template_key = 'escalated_kadis'" 2>&1)"
 check "the same assignment again is deduplicated after the restore" "1" \
 	"$(psql_q dst "
 		INSERT INTO case_assignments (case_id, operator_id)
 		VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2');
+		SELECT guestbook_notify.process_events() \\g /dev/null
 		SELECT count(*) FROM guestbook_notify.notification_queue
 		 WHERE template_key = 'assigned' AND case_id = '00000000-0000-0000-0000-0000000000c1'" 2>&1)"
 check "the worker interface works after the restore (attempt ids continue)" "2|sent" \
 	"$(psql_q dst "
-		SELECT count(*) FROM guestbook_notify._claim_batch(100, 60) \\g /dev/null
+		SELECT count(*) FROM guestbook_notify._claim_paced(100, 60, 0, 0) \\g /dev/null
 		SELECT count(guestbook_notify._record_result(q.id, 'sent', 'cloud_api', 200, NULL, NULL,
-				'wamid.R' || q.id, now(), 1, NULL, 8))
+				'wamid.R' || q.id, now(), 1, NULL, 8, 0))
 		  FROM guestbook_notify.notification_queue q WHERE q.lease_until IS NOT NULL \\g /dev/null
 		SELECT count(*) || '|' || min(outcome) FROM guestbook_notify.notification_attempts WHERE id > 2" 2>&1)"
 check "opted-out number still refused after the restore" "cancelled|recipient opted out" \
@@ -217,7 +246,8 @@ check "opted-out number still refused after the restore" "cancelled|recipient op
 		SELECT guestbook_notify.enqueue('assigned', '081290000001') \\g /dev/null
 		SELECT status || '|' || last_error FROM guestbook_notify.notification_queue
 		 WHERE to_number = '6281290000001' AND dedupe_key IS NULL" 2>&1)"
-check "DROP EXTENSION CASCADE in the restored database keeps the app's rows" "2|2" \
+# (three assignments of ABC123: the sample's, the source's repeat, the test's)
+check "DROP EXTENSION CASCADE in the restored database keeps the app's rows" "3|2" \
 	"$(psql_q dst "
 		DROP EXTENSION guestbook_notify CASCADE;
 		SELECT count(*) || '|' || (SELECT count(*) FROM cases) FROM case_assignments

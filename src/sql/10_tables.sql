@@ -16,7 +16,9 @@ CREATE TABLE guestbook_notify.attached_schemas (
 --   param_names:   the template's body parameters, in order ({{1}}, {{2}}, ...)
 CREATE TABLE guestbook_notify.templates (
 	key text PRIMARY KEY,
-	body text NOT NULL,
+	-- at most WhatsApp's 4096 characters of a text message: the body is
+	-- rendered on every notification, so its size is bounded
+	body text NOT NULL CHECK (length(body) <= 4096),
 	cloud_template_name text NOT NULL
 		CHECK (cloud_template_name ~ '^[a-z0-9_]+$' AND length(cloud_template_name) <= 512),
 	language text NOT NULL DEFAULT 'id',
@@ -27,26 +29,6 @@ CREATE TABLE guestbook_notify.templates (
 	send_as text CHECK (send_as IN ('template', 'text')),
 	updated_at timestamptz NOT NULL DEFAULT now()
 );
-
-/*
- * _queue_row_valid: the row rules of notification_queue (and its archive),
- * as ONE check constraint calling this C function (src/row_check.c).
- * PostgreSQL 15 reads every CHECK constraint's stored expression back
- * (stringToNode) and plans it once per statement execution -- for the app's
- * trigger, once per assignment.  Five column/table CHECKs with their
- * IN-lists cost ~10-15 us of the ~100 us the trigger added per assignment
- * (tests/bench/README.md, profiling notes 3); a call of this function is a
- * FuncExpr of five Vars.  The rules: channel 'whatsapp'; status
- * pending|sent|failed|cancelled; attempt_count >= 0; delivery_status NULL
- * or sent|delivered|read|failed; 'sent' needs sent_at.  As with separate
- * CHECKs, a part that is NULL passes.
- */
-CREATE FUNCTION guestbook_notify._queue_row_valid(
-	p_channel text, p_status text, p_attempt_count integer,
-	p_delivery_status text, p_sent_at timestamptz)
-RETURNS boolean
-LANGUAGE c IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'gbn_queue_row_valid';
 
 -- The outbox. One row per notification; it ends 'sent', 'failed' or 'cancelled'.
 -- A row is "in flight" while status = 'pending' and lease_until > now():
@@ -103,8 +85,7 @@ CREATE INDEX notification_queue_provider_message_idx
 	ON guestbook_notify.notification_queue (provider_message_id)
 	WHERE provider_message_id IS NOT NULL;
 -- No index on to_number: only opt_out() (a rare admin call) looks rows up
--- by number, and it reads the pending rows (the due index) instead.  Every
--- index is maintained by the app's trigger on each assignment, and a
+-- by number, and it reads the pending rows (the due index) instead; a
 -- partial index of the pending rows also lured cached plans of the claim
 -- (tests/bench/README.md, profiling notes 2 and 3).
 
@@ -128,7 +109,9 @@ CREATE INDEX notification_attempts_notification_idx
 
 -- Numbers that must not be messaged.
 CREATE TABLE guestbook_notify.opt_outs (
-	number text PRIMARY KEY CHECK (number ~ '^628[1-35-9][0-9]{7,10}$'),
+	-- canonical numbers only: the one number rule (src/normalize.c)
+	number text PRIMARY KEY
+		CHECK (guestbook_notify._normalize_number(number) = number),
 	reason text,
 	opted_out_at timestamptz NOT NULL DEFAULT now()
 );
@@ -143,7 +126,8 @@ SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.opt_outs', '');
 /*
  * Per-recipient pacing state: the earliest time of the next message to a
  * number, the count in its current hourly window, and how many 131056
- * (pair rate limit) answers it got in a row.  Transient: not dumped;
+ * (pair rate limit) answers it got in a row.  The claim locks these rows in
+ * number order (see _claim_paced).  Transient: not dumped;
  * archive_finished() forgets numbers idle for an hour.
  */
 CREATE TABLE guestbook_notify.recipient_pacing (
@@ -174,3 +158,68 @@ CREATE INDEX notification_queue_archive_provider_message_idx
 CREATE INDEX notification_queue_archive_created_idx
 	ON guestbook_notify.notification_queue_archive (created_at);
 SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.notification_queue_archive', '');
+
+/*
+ * What the triggers on the app's tables record (src/trigger.c): one narrow
+ * row per trigger event, from NEW and OLD alone, in the app's transaction
+ * -- durable at its commit.  The worker turns them into queue rows
+ * (src/events.c) and deletes them.  kind: assigned | escalated_lead |
+ * escalated_kadis.  Dumped by pg_dump: events not yet processed survive a
+ * dump and restore.
+ */
+CREATE TABLE guestbook_notify.trigger_events (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	kind text NOT NULL CHECK (kind IN ('assigned', 'escalated_lead', 'escalated_kadis')),
+	app_schema name NOT NULL,
+	xid xid8 NOT NULL,				-- the app's transaction
+	case_id uuid,					-- NEW.case_id (assigned) or NEW.id (cases)
+	subject_id uuid,				-- assigned: NEW.operator_id
+	row_id uuid,					-- assigned: NEW.id, the assignment
+	org_unit_id uuid,				-- escalated: NEW.org_unit_id
+	problem text,					-- what the trigger found wrong in NEW
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+
+/*
+ * Assignment dedupe (src/events.c): per case, the operator last notified,
+ * the assignment that made them so, and the one before it of another
+ * operator (the last part of the dedupe key).  Dumped by pg_dump.
+ */
+CREATE TABLE guestbook_notify.assignment_state (
+	app_schema name NOT NULL,
+	case_id uuid NOT NULL,
+	operator_id uuid NOT NULL,
+	assignment_id uuid,
+	prev_assignment text NOT NULL,	-- an assignment id, or 'first'
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (app_schema, case_id)
+);
+
+/*
+ * case_events rows waiting to be written into the app's table by the
+ * worker, as the table's owner (src/audit.c): the queue's own record never
+ * waits on the app's tables or fails because of the app's code.  A row that
+ * could not be written keeps its error and is tried again with a backoff.
+ * Dumped by pg_dump: nothing of the audit is lost.
+ */
+CREATE TABLE guestbook_notify.audit_outbox (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	app_schema name NOT NULL,
+	case_id uuid NOT NULL,
+	event_type text NOT NULL,
+	details jsonb NOT NULL,
+	notification_id uuid,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	attempts integer NOT NULL DEFAULT 0,
+	next_try_at timestamptz NOT NULL DEFAULT now(),
+	last_error text
+);
+CREATE INDEX audit_outbox_notification_idx
+	ON guestbook_notify.audit_outbox (notification_id)
+	WHERE notification_id IS NOT NULL;
+
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.trigger_events', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.trigger_events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.assignment_state', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.audit_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.audit_outbox_id_seq', '');

@@ -9,22 +9,33 @@ CREATE FUNCTION guestbook_notify.wake()
 RETURNS void
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'guestbook_notify_wake';
-REVOKE ALL ON FUNCTION guestbook_notify.wake() FROM PUBLIC;
 
--- One row per configured worker: what it is doing and what it has done
--- since the server started.  paused_reason is set while sending is paused
--- by an account-level provider error (all workers share it).
+-- One row per configured worker: the database it serves, what it is
+-- doing and what it has done since the server started.  paused_reason is
+-- set while sending is paused by an account-level provider error (the
+-- workers of a database share it).  audit_pending: case_events rows waiting
+-- in audit_outbox to be written into the app's table (as last seen by the
+-- worker); events_pending: trigger events not yet turned into queue rows.
 CREATE FUNCTION guestbook_notify.worker_status()
 RETURNS TABLE (
 	pid integer,
+	database name,
 	state text,
 	paused_reason text,
 	in_flight integer,
 	sent bigint,
 	failed bigint,
 	retried bigint,
+	audit_pending bigint,
+	events_pending bigint,
 	last_error text
 )
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'guestbook_notify_worker_status';
-REVOKE ALL ON FUNCTION guestbook_notify.worker_status() FROM PUBLIC;
+
+-- Tell the launcher the extension is here, so this database's workers start
+-- at once (called at the end of the install and upgrade scripts).
+CREATE FUNCTION guestbook_notify._extension_installed()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_extension_installed';

@@ -6,87 +6,25 @@
 
 /*
  * ---- triggers ----------------------------------------------------------
- * Never abort the app's transaction for a notification problem: a missing
- * or inactive recipient, a bad number or a missing template becomes a
- * 'failed' row (+ case_events 'notification_failed'), an opted-out number a
- * 'cancelled' row.  SECURITY DEFINER: the app's roles have no rights on our
- * tables.
+ * _trg_event(kind): AFTER INSERT ON <schema>.case_assignments ('assigned')
+ * and AFTER INSERT / UPDATE OF status, escalation_level ON <schema>.cases
+ * ('escalated', with WHEN clauses that let only transitions through).  It
+ * records one narrow trigger_events row from NEW and OLD alone -- no
+ * look-up, no rendering -- and wakes the worker at commit; the worker
+ * resolves the recipient (as the owners of the app's tables), renders,
+ * dedupes and writes the queue row (src/events.c).  "At lead" =
+ * escalation_level 'lead', or 'none' with status 'escalated'; "at kadis" =
+ * escalation_level 'kadis'; a row that reaches a level it was not at
+ * notifies that level's contact.  Never aborts the app's transaction for a
+ * notification problem: a wrong recipient, number or template becomes a
+ * 'failed' row with the reason (+ case_events 'notification_failed'), an
+ * opted-out number a 'cancelled' row.  C (src/trigger.c), not SECURITY
+ * DEFINER: it becomes the owner of trigger_events for its one INSERT.
  */
-
-/*
- * assigned: AFTER INSERT ON <schema>.case_assignments -> the operator.
- * dedupe_key 'assigned:<case>:<operator>:<id of the latest earlier
- * assignment of this case to a DIFFERENT operator, or "first">': the same
- * assignment inserted again, a retried transaction and two concurrent
- * transactions assigning the same operator all compute the same key, while
- * reassigning away and back makes a new one.  C (src/trigger_assigned.c):
- * it is on the app's hot path (tests/bench/README.md, profiling notes 5).
- */
-CREATE FUNCTION guestbook_notify._trg_assigned()
+CREATE FUNCTION guestbook_notify._trg_event()
 RETURNS trigger
 LANGUAGE c
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'gbn_trg_assigned';
-
-/*
- * escalated: AFTER INSERT / UPDATE OF status, escalation_level ON
- * <schema>.cases.  "At lead" = escalation_level 'lead', or 'none' with
- * status 'escalated'; "at kadis" = escalation_level 'kadis'.  A row that
- * reaches a level it was not at notifies that level's contact.  dedupe_key
- * '<template>:<case>:<xid>': a statement run again in the same transaction
- * sees no new transition, two concurrent escalations are serialised by the
- * row lock (the later one sees no transition), and a new escalation in a
- * later transaction (after a de-escalation) notifies again.
- */
-CREATE FUNCTION guestbook_notify._trg_escalated()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	v_new_lead boolean;
-	v_new_kadis boolean;
-	v_old_lead boolean := false;
-	v_old_kadis boolean := false;
-	v_type text;
-	v_contact record;
-	v_ignore text;
-BEGIN
-	v_new_lead := coalesce(NEW.escalation_level = 'lead'
-						   OR (NEW.escalation_level = 'none' AND NEW.status = 'escalated'), false);
-	v_new_kadis := coalesce(NEW.escalation_level = 'kadis', false);
-	IF TG_OP = 'UPDATE' THEN
-		v_old_lead := coalesce(OLD.escalation_level = 'lead'
-							   OR (OLD.escalation_level = 'none' AND OLD.status = 'escalated'), false);
-		v_old_kadis := coalesce(OLD.escalation_level = 'kadis', false);
-	END IF;
-	IF v_new_lead AND NOT v_old_lead THEN
-		v_type := 'lead';
-	ELSIF v_new_kadis AND NOT v_old_kadis THEN
-		v_type := 'kadis';
-	ELSE
-		RETURN NULL;
-	END IF;
-
-	v_ignore := set_config('search_path', format('pg_catalog, %I, pg_temp', TG_TABLE_SCHEMA), true);
-	SELECT * INTO v_contact FROM guestbook_notify._find_contact(NEW.org_unit_id, v_type);
-	v_ignore := guestbook_notify._enqueue_row(
-		'escalated_' || v_type, v_contact.whatsapp_number,
-		v_contact.contact_name, v_type,
-		guestbook_notify._case_params(NEW.id, NEW.code::text, NEW.case_type::text,
-			NEW.unit_tujuan::text,
-			(SELECT ou.name::text FROM org_units ou WHERE ou.id = NEW.org_unit_id),
-			NEW.visitor_name::text, NEW.visitor_id_number::text, NEW.purpose::text,
-			NEW.surat_tracking_no::text, NEW.surat_perihal::text,
-			v_contact.contact_name),
-		NEW.id, TG_TABLE_SCHEMA::text,
-		format('escalated_%s:%s:%s', v_type, NEW.id, pg_current_xact_id()),
-		now(), v_contact.problem);
-	RETURN NULL;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'gbn_trg_event';
 
 /*
  * ---- attach / detach ---------------------------------------------------
@@ -94,8 +32,8 @@ $$;
 
 /*
  * attach: check that <schema> has the guestbook tables and columns of SPEC
- * §1 (one error naming everything missing), create the triggers and record
- * the schema.  Idempotent: attaching again re-creates the triggers and
+ * §1 (one error naming everything missing), that they are tables (not
+ * views...) with uuid keys, create the triggers and record the schema.  Idempotent: attaching again re-creates the triggers and
  * returns false.  Run it as a superuser (or the tables' owner with EXECUTE
  * on the trigger functions): it is SECURITY INVOKER on purpose.
  */
@@ -163,21 +101,63 @@ BEGIN
 				  HINT = 'The guestbook tables and their columns are listed in the README; tests/schema/guestbook.sql is a reference schema.';
 	END IF;
 
+	-- tables only: a view, foreign table or materialized view would be
+	-- read in the tables' stead (README "Trust model")
+	SELECT array_agg(format('%I.%I is %s', v_schema, c.relname,
+							CASE c.relkind WHEN 'v' THEN 'a view'
+										   WHEN 'm' THEN 'a materialized view'
+										   WHEN 'f' THEN 'a foreign table'
+										   ELSE 'not a table' END)
+					 ORDER BY c.relname)
+	  INTO v_tables
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE n.nspname = v_schema
+	   AND c.relname IN ('org_units', 'users', 'org_unit_contacts', 'cases',
+						 'case_assignments', 'case_events')
+	   AND c.relkind NOT IN ('r', 'p');
+	IF v_tables IS NOT NULL THEN
+		RAISE EXCEPTION 'the guestbook tables of schema "%" must be tables', v_schema
+			USING ERRCODE = 'wrong_object_type',
+				  DETAIL = array_to_string(v_tables, '; ') || '.',
+				  HINT = 'guestbook_notify reads and writes the app''s tables only, each as its owner.';
+	END IF;
+
+	-- the keys the triggers copy and the worker looks up are uuid (SPEC §1)
+	SELECT array_agg(format('%I.%I.%I is %s', v_schema, c.relname, a.attname,
+							format_type(a.atttypid, a.atttypmod))
+					 ORDER BY c.relname, a.attname)
+	  INTO v_columns
+	  FROM pg_class c
+	  JOIN pg_namespace n ON n.oid = c.relnamespace
+	  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	 WHERE n.nspname = v_schema
+	   AND (c.relname, a.attname) IN (('org_units', 'id'), ('org_units', 'parent_id'),
+									  ('users', 'id'), ('org_unit_contacts', 'org_unit_id'),
+									  ('cases', 'id'), ('cases', 'org_unit_id'),
+									  ('case_assignments', 'id'), ('case_assignments', 'case_id'),
+									  ('case_assignments', 'operator_id'), ('case_events', 'case_id'))
+	   AND a.atttypid <> 'uuid'::regtype;
+	IF v_columns IS NOT NULL THEN
+		RAISE EXCEPTION 'the key columns of the guestbook tables of schema "%" must be of type uuid', v_schema
+			USING ERRCODE = 'datatype_mismatch',
+				  DETAIL = array_to_string(v_columns, '; ') || '.';
+	END IF;
+
 	EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_assigned '
 				   'AFTER INSERT ON %I.case_assignments '
-				   'FOR EACH ROW EXECUTE FUNCTION guestbook_notify._trg_assigned()', v_schema);
+				   'FOR EACH ROW EXECUTE FUNCTION guestbook_notify._trg_event(''assigned'')', v_schema);
 	EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_escalated '
 				   'AFTER UPDATE OF status, escalation_level ON %I.cases '
 				   'FOR EACH ROW WHEN ('
 				   '(NEW.escalation_level = ''kadis'' AND OLD.escalation_level IS DISTINCT FROM ''kadis'') '
 				   'OR ((NEW.escalation_level = ''lead'' OR (NEW.escalation_level = ''none'' AND NEW.status = ''escalated'')) '
 				   'AND NOT coalesce(OLD.escalation_level = ''lead'' OR (OLD.escalation_level = ''none'' AND OLD.status = ''escalated''), false))) '
-				   'EXECUTE FUNCTION guestbook_notify._trg_escalated()', v_schema);
+				   'EXECUTE FUNCTION guestbook_notify._trg_event(''escalated'')', v_schema);
 	EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_escalated_insert '
 				   'AFTER INSERT ON %I.cases '
 				   'FOR EACH ROW WHEN (NEW.escalation_level IN (''lead'', ''kadis'') '
 				   'OR (NEW.escalation_level = ''none'' AND NEW.status = ''escalated'')) '
-				   'EXECUTE FUNCTION guestbook_notify._trg_escalated()', v_schema);
+				   'EXECUTE FUNCTION guestbook_notify._trg_event(''escalated'')', v_schema);
 
 	INSERT INTO guestbook_notify.attached_schemas (schema_name) VALUES (v_schema)
 	ON CONFLICT (schema_name) DO NOTHING;
@@ -213,9 +193,10 @@ BEGIN
 		  JOIN pg_class c ON c.oid = t.tgrelid
 		  JOIN pg_namespace n ON n.oid = c.relnamespace
 		 WHERE n.nspname = v_schema
-		   AND c.relname IN ('case_assignments', 'cases')
 		   AND t.tgname IN ('guestbook_notify_assigned', 'guestbook_notify_escalated',
 							'guestbook_notify_escalated_insert')
+		   AND (c.relname IN ('case_assignments', 'cases')
+				OR t.tgfoid = 'guestbook_notify._trg_event()'::regprocedure)
 		 ORDER BY 1
 	LOOP
 		EXECUTE v_trigger;
@@ -226,31 +207,5 @@ BEGIN
 		RAISE NOTICE 'schema "%" was not attached', v_schema;
 	END IF;
 	RETURN v_was;
-END;
-$$;
-
-/*
- * _case_schema: the attached schema whose cases table holds p_case_id, or
- * NULL.  (Explicit calls only: the triggers know their schema.)
- */
-CREATE FUNCTION guestbook_notify._case_schema(p_case_id uuid)
-RETURNS name
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	s name;
-	found_it boolean;
-BEGIN
-	FOR s IN SELECT a.schema_name FROM guestbook_notify.attached_schemas a ORDER BY a.schema_name
-	LOOP
-		CONTINUE WHEN to_regclass(format('%I.cases', s)) IS NULL;
-		EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.cases c WHERE c.id = $1)', s)
-		   INTO found_it USING p_case_id;
-		IF found_it THEN
-			RETURN s;
-		END IF;
-	END LOOP;
-	RETURN NULL;
 END;
 $$;

@@ -60,8 +60,8 @@ BEGIN
 					  DETAIL = 'No attached schema has this case in its cases table.',
 					  HINT = 'Attached schemas are listed in guestbook_notify.attached_schemas; see attach().';
 		END IF;
-		PERFORM set_config('search_path', format('pg_catalog, %I, pg_temp', v_schema), true);
-		v_case_params := guestbook_notify._case_params_by_id(v_case, v_params ->> 'recipient_name');
+		v_case_params := guestbook_notify._case_params_by_id(v_schema, v_case,
+															 v_params ->> 'recipient_name');
 		v_params := coalesce(v_case_params, '{}') || v_params;
 	END IF;
 
@@ -73,10 +73,11 @@ $$;
 
 /*
  * render: preview the message template_key would produce for case_id, with
- * the recipient the trigger would pick (assigned: the case's assigned
+ * the recipient the worker would pick (assigned: the case's assigned
  * operator, else the operator of its latest assignment; escalated_lead /
- * escalated_kadis: the contact found).  Same
- * renderer as enqueue.  Reads the case (visitor name, NIP/NIK): not PUBLIC.
+ * escalated_kadis: the contact found).  Same renderer as the worker.  Reads
+ * the case (visitor name, NIP/NIK): not PUBLIC.  The app's tables are read
+ * as their owners (_app_select, _find_contact, _case_params_by_id).
  */
 CREATE FUNCTION guestbook_notify.render(template_key text, case_id uuid)
 RETURNS text
@@ -90,8 +91,8 @@ DECLARE
 	v_case uuid := render.case_id;
 	t guestbook_notify.templates%ROWTYPE;
 	v_schema name;
-	v_unit uuid;
-	v_operator uuid;
+	v_row jsonb;
+	v_operator text;
 	v_recipient text;
 BEGIN
 	IF v_key IS NULL OR v_case IS NULL THEN
@@ -112,23 +113,34 @@ BEGIN
 				  HINT = 'Attached schemas are listed in guestbook_notify.attached_schemas; see attach().';
 	END IF;
 
-	PERFORM set_config('search_path', format('pg_catalog, %I, pg_temp', v_schema), true);
-	SELECT c.org_unit_id, c.assigned_operator_id INTO v_unit, v_operator
-	  FROM cases c WHERE c.id = v_case;
+	SELECT r INTO v_row
+	  FROM guestbook_notify._app_select(v_schema, 'cases',
+			format('SELECT c.org_unit_id::text AS unit, c.assigned_operator_id::text AS operator'
+				   ' FROM %I.cases c WHERE c.id = $1::uuid', v_schema),
+			ARRAY[v_case::text]) r;
 	IF v_key = 'assigned' THEN
 		-- the case's operator, else the one of its latest assignment
-		SELECT u.full_name::text INTO v_recipient
-		  FROM users u
-		 WHERE u.id = coalesce(v_operator,
-							   (SELECT a.operator_id FROM case_assignments a
-								 WHERE a.case_id = v_case
-								 ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1));
+		v_operator := v_row ->> 'operator';
+		IF v_operator IS NULL THEN
+			SELECT r ->> 'operator' INTO v_operator
+			  FROM guestbook_notify._app_select(v_schema, 'case_assignments',
+					format('SELECT a.operator_id::text AS operator FROM %I.case_assignments a'
+						   ' WHERE a.case_id = $1::uuid ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1',
+						   v_schema),
+					ARRAY[v_case::text]) r;
+		END IF;
+		SELECT r ->> 'name' INTO v_recipient
+		  FROM guestbook_notify._app_select(v_schema, 'users',
+				format('SELECT u.full_name::text AS name FROM %I.users u WHERE u.id = $1::uuid',
+					   v_schema),
+				ARRAY[v_operator]) r;
 	ELSIF v_key IN ('escalated_lead', 'escalated_kadis') THEN
 		SELECT f.contact_name INTO v_recipient
-		  FROM guestbook_notify._find_contact(v_unit, substr(v_key, 11)) f;
+		  FROM guestbook_notify._find_contact(v_schema, (v_row ->> 'unit')::uuid,
+											  substr(v_key, 11)) f;
 	END IF;
 	RETURN guestbook_notify._render_text(
-		t.body, guestbook_notify._case_params_by_id(v_case, v_recipient));
+		t.body, guestbook_notify._case_params_by_id(v_schema, v_case, v_recipient));
 END;
 $$;
 
@@ -190,7 +202,9 @@ BEGIN
 			USING ERRCODE = 'no_data_found';
 	END IF;
 	IF NOT (r.status = 'failed'
-			OR (r.status = 'pending' AND (r.lease_until IS NULL OR r.lease_until < now()))) THEN
+			OR (r.status = 'pending'
+				AND guestbook_notify._lease_is_free(r.lease_until, r.leased_by,
+													guestbook_notify._live_pids()))) THEN
 		RETURN false;
 	END IF;
 	UPDATE guestbook_notify.notification_queue q
@@ -256,7 +270,8 @@ BEGIN
 	   SET status = 'cancelled', last_error = 'recipient opted out', updated_at = now()
 	 WHERE q.to_number = v_number
 	   AND q.status = 'pending'
-	   AND (q.lease_until IS NULL OR q.lease_until < now());
+	   AND guestbook_notify._lease_is_free(q.lease_until, q.leased_by,
+										   guestbook_notify._live_pids());
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END;
@@ -278,3 +293,25 @@ BEGIN
 	RETURN FOUND;
 END;
 $$;
+
+/*
+ * process_events: what the worker does first, by hand -- turn up to
+ * max_events trigger events into queue rows (src/events.c).  Waits for a
+ * worker that is doing it.  Returns how many events were processed.  For
+ * operators and tests; the worker needs no help.
+ */
+CREATE FUNCTION guestbook_notify.process_events(max_events integer DEFAULT 1000)
+RETURNS integer
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_process_events_sql';
+
+/*
+ * write_audit: the worker's audit step, by hand -- write up to max_rows
+ * queued case_events rows into the app's tables, each as the table's owner
+ * (src/audit.c).  Returns how many were written; the others stay queued
+ * with their error.
+ */
+CREATE FUNCTION guestbook_notify.write_audit(max_rows integer DEFAULT 1000)
+RETURNS integer
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_write_audit_sql';

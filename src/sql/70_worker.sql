@@ -1,5 +1,6 @@
 /*
- * guestbook_notify install script, part worker interface (called by the background worker only).
+ * guestbook_notify install script, part: the worker interface (called by
+ * the background worker only).
  * The Makefile concatenates the parts in src/sql, in name order, into
  * guestbook_notify--<version>.sql.
  */
@@ -11,295 +12,324 @@
  * sequentially -- the cheapest way through a few rows -- until autovacuum's
  * next ANALYZE, on every call, however large the backlog has grown
  * (tests/bench/README.md, profiling notes 4: two sequential scans of a
- * 100,000-row backlog per claim took a whole core).  Every statement of
- * _claim_batch and _record_result finds its rows through an index (a
- * primary key or the due index), so these two functions run with
- * enable_seqscan = off: the index plan is the only one, whatever the
- * estimates.  The SQL-language worker functions are planned at each call
- * and need no such setting.
+ * 100,000-row backlog per claim took a whole core).  Every statement of the
+ * claims and of _record_result finds its rows through an index (a primary
+ * key or the due index), so these functions run with enable_seqscan = off:
+ * the index plan is the only one, whatever the estimates.  The
+ * SQL-language worker functions are planned at each call and need no such
+ * setting.
+ *
+ * Settings reach these functions as arguments from the worker (the C side
+ * defines and checks them); nothing here reads a setting.
+ *
+ * A row is free to claim when it is pending and due, and not leased, or its
+ * lease ran out, or the backend that leased it is gone (a crashed or killed
+ * worker: its requests died with it), so a restarted worker takes over at
+ * once.  A live worker renews the leases of the rows it holds
+ * (_renew_leases), so a lease never runs out under it.
  */
 
 /*
- * _setting_interval: a time setting (SHOW format such as '6s', '500ms', or a
- * bare number of p_unit_ms when the library is not loaded in this session)
- * as an interval; NULL when it is not set.
+ * _lease_is_free: the lease predicate, in one place.  live: the pids of
+ * the backends alive now (_live_pids()).  No SET clause, so that it is
+ * inlined into the callers' scans (a SET would cost a GUC save and restore
+ * per row); every caller pins search_path itself, and the body names only
+ * pg_catalog objects.
  */
-CREATE FUNCTION guestbook_notify._setting_interval(p_name text, p_unit_ms integer)
-RETURNS interval
-LANGUAGE plpgsql STABLE
+CREATE FUNCTION guestbook_notify._lease_is_free(
+	p_lease_until timestamptz, p_leased_by integer, p_live integer[])
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	SELECT p_lease_until IS NULL
+		   OR p_lease_until OPERATOR(pg_catalog.<) pg_catalog.now()
+		   OR p_leased_by OPERATOR(pg_catalog.<>) ALL (p_live)
+$$;
+
+/* the pids of the backends alive now */
+CREATE FUNCTION guestbook_notify._live_pids()
+RETURNS integer[]
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	v text := nullif(btrim(current_setting(p_name, true)), '');
+	SELECT ARRAY(SELECT s.pid FROM pg_catalog.pg_stat_get_activity(NULL) s
+				  WHERE s.pid IS NOT NULL)
+$$;
+
+/*
+ * _lease: lease the rows p_ids (locked by the caller) for p_lease_seconds;
+ * opted-out ones are cancelled instead (opt-out is checked again at send
+ * time).  Returns what the worker needs to send them; attempt_count counts
+ * the try now; claimed_at is when their pacing slots were taken.  Both
+ * statements find the rows by id only: a status condition would let a plan
+ * cached on a small queue pick a partial index of every pending row.
+ */
+CREATE FUNCTION guestbook_notify._lease(
+	p_ids uuid[], p_lease_seconds integer, p_claimed_at timestamptz)
+RETURNS TABLE (
+	id uuid, to_number text, message_text text, template_name text,
+	template_language text, template_args text[], attempt_count integer,
+	send_as text, claimed_at timestamptz)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
 BEGIN
-	IF v IS NULL THEN
-		RETURN NULL;
-	ELSIF v ~ '^-?[0-9]+$' THEN
-		RETURN make_interval(secs => v::numeric * p_unit_ms / 1000.0);
-	END IF;
-	RETURN v::interval;
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = 'cancelled', last_error = 'recipient opted out',
+		   lease_until = NULL, leased_by = NULL, updated_at = now()
+	 WHERE q.id = ANY (p_ids)
+	   AND EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = q.to_number);
+
+	RETURN QUERY
+	UPDATE guestbook_notify.notification_queue q
+	   SET lease_until = now() + make_interval(secs => p_lease_seconds),
+		   leased_by = pg_backend_pid(),
+		   attempt_count = q.attempt_count + 1,
+		   updated_at = now()
+	 WHERE q.id = ANY (p_ids)
+	   AND q.status = 'pending'
+	RETURNING q.id, q.to_number, q.message_text, q.template_name,
+			  q.template_language, q.template_args, q.attempt_count,
+			  q.send_as, p_claimed_at;
 END;
 $$;
 
 /*
- * _claim_batch: lease up to p_limit due rows for p_lease_seconds and return
- * what the worker needs to send them. attempt_count counts the try now.
- *
- * - A row is free when it is not leased, its lease ran out, or the backend
- *   that leased it is gone (a crashed or killed worker: its requests died
- *   with it), so a restarted worker takes over at once.
- * - Opt-out is checked again here: opted-out rows are cancelled instead.
- * - Recipient pacing (guestbook_notify.recipient_interval): at most one
- *   message per number per interval, across all workers (the upsert on
- *   recipient_pacing takes the number's slot under a row lock).  The other
- *   due rows of a paced number are moved to its next slots, in order:
- *   deferred, never dropped.
- * - Hourly cap (guestbook_notify.recipient_hourly_cap): a number that had
- *   that many messages in its current hour is held until the hour ends;
- *   its rows say so in last_error ('held: ...'), for the admins.
- * Both 0 turn pacing off (a plain set-based claim).
+ * _claim_unpaced: lease up to p_limit due rows in queue order, with no
+ * recipient pacing (recipient_interval and recipient_hourly_cap both 0):
+ * one set-based statement, FOR UPDATE SKIP LOCKED.
  */
-CREATE FUNCTION guestbook_notify._claim_batch(p_limit integer, p_lease_seconds integer)
+CREATE FUNCTION guestbook_notify._claim_unpaced(p_limit integer, p_lease_seconds integer)
 RETURNS TABLE (
-	id uuid,
-	to_number text,
-	message_text text,
-	template_name text,
-	template_language text,
-	template_args text[],
-	attempt_count integer
-)
+	id uuid, to_number text, message_text text, template_name text,
+	template_language text, template_args text[], attempt_count integer,
+	send_as text, claimed_at timestamptz)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off		-- see "Plans of the worker's statements" above
 AS $$
 DECLARE
-	iv interval := greatest(coalesce(guestbook_notify._setting_interval('guestbook_notify.recipient_interval', 1),
-									 interval '6 s'), interval '0');
-	-- a slot starts a little after the interval: the request leaves after
-	-- this transaction commits, a few ms after now()
-	gap interval := iv + least(iv / 50, interval '100 ms');
-	cap integer := greatest(coalesce(nullif(btrim(current_setting('guestbook_notify.recipient_hourly_cap', true)), '')::integer,
-									 60), 0);
-	lease interval := make_interval(secs => p_lease_seconds);
-	live integer[];
-	ids uuid[] := '{}';
-	c record;
-	cur_number text;
-	decided boolean;
-	taken boolean;
-	slot timestamptz;
-	held boolean;
-	k integer;
-	n_cand integer;
-	n_moved integer;
-	pass integer;
-	v_free boolean;
+	live integer[] := guestbook_notify._live_pids();
+	ids uuid[];
 BEGIN
-	-- backends alive now: a lease held by any other pid is a dead worker's
-	live := ARRAY(SELECT s.pid FROM pg_catalog.pg_stat_get_activity(NULL) s WHERE s.pid IS NOT NULL);
+	ids := ARRAY(SELECT d.id
+				   FROM guestbook_notify.notification_queue d
+				  WHERE d.status = 'pending'
+					AND d.scheduled_at <= now()
+					AND guestbook_notify._lease_is_free(d.lease_until, d.leased_by, live)
+				  ORDER BY d.scheduled_at, d.id
+				  LIMIT p_limit
+					FOR UPDATE SKIP LOCKED);
+	RETURN QUERY SELECT * FROM guestbook_notify._lease(ids, p_lease_seconds, clock_timestamp());
+END;
+$$;
 
-	/*
-	 * Opt-out is checked again at send time, for the rows being leased only
-	 * (a primary-key probe of opt_outs each): they are cancelled instead.
-	 * An UPDATE of every due row joined to opt_outs ran on a plan cached
-	 * while the queue was small and read the whole backlog on every claim
-	 * (tests/bench/README.md: 3 ms a claim at 10,000 queued).
-	 */
-	IF iv <= interval '0' AND cap <= 0 THEN
-		RETURN QUERY
-		WITH due AS (
-			SELECT d.id,
-				   EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o
-							WHERE o.number = d.to_number) AS opted_out
+/*
+ * _pacing_slots: take the pacing rows of p_numbers for this claim.  Rows
+ * that do not exist yet are made (in number order: concurrent claims wait
+ * for each other's new rows in one order only, so they cannot deadlock);
+ * then they are locked in number order, SKIP LOCKED: a number another
+ * claim is deciding right now is left to the next claim.  Returns the
+ * locked rows.
+ */
+CREATE FUNCTION guestbook_notify._pacing_slots(p_numbers text[])
+RETURNS SETOF guestbook_notify.recipient_pacing
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+BEGIN
+	INSERT INTO guestbook_notify.recipient_pacing AS p
+		(to_number, next_allowed_at, window_start, window_count)
+	SELECT n, '-infinity', '-infinity', 0
+	  FROM unnest(p_numbers) AS n
+	 ORDER BY n
+	ON CONFLICT ON CONSTRAINT recipient_pacing_pkey DO NOTHING;
+
+	RETURN QUERY
+	SELECT p.*
+	  FROM guestbook_notify.recipient_pacing p
+	 WHERE p.to_number = ANY (p_numbers)
+	 ORDER BY p.to_number
+	   FOR UPDATE SKIP LOCKED;
+END;
+$$;
+
+/*
+ * _claim_paced: lease up to p_limit due rows, with recipient pacing: at
+ * most one message per number per p_interval_ms, across all workers, and
+ * at most p_hourly_cap per number per hour (0 = no cap).
+ *
+ * The due rows are looked at in queue order (a window of them, locked SKIP
+ * LOCKED); each number's pacing row is taken (_pacing_slots); then, at one
+ * moment t read from the clock -- not the transaction's start, which may
+ * be long past -- a number whose slot is free gives its first row to this
+ * claim and moves its next slot to t + gap; its other rows, and the rows of
+ * a number not free yet, move to that number's next slots, in order:
+ * deferred, never dropped.  A number over its hourly cap is held until its
+ * hour ends, and its rows say so in last_error ('held: ...').  gap is the
+ * interval plus a margin (a twentieth, at most 250 ms) for the time
+ * between this claim and the request leaving; the worker sends a claimed
+ * row within half that margin or gives it back untried.
+ */
+CREATE FUNCTION guestbook_notify._claim_paced(
+	p_limit integer, p_lease_seconds integer, p_interval_ms integer,
+	p_hourly_cap integer)
+RETURNS TABLE (
+	id uuid, to_number text, message_text text, template_name text,
+	template_language text, template_args text[], attempt_count integer,
+	send_as text, claimed_at timestamptz)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+DECLARE
+	iv interval := make_interval(secs => greatest(p_interval_ms, 0) / 1000.0);
+	gap interval := iv + least(iv / 20, interval '250 ms');
+	live integer[] := guestbook_notify._live_pids();
+	c_ids uuid[];
+	c_numbers text[];
+	nums text[];
+	pace guestbook_notify.recipient_pacing[];
+	t timestamptz;
+BEGIN
+	SELECT array_agg(d.id ORDER BY d.scheduled_at, d.id),
+		   array_agg(d.to_number ORDER BY d.scheduled_at, d.id)
+	  INTO c_ids, c_numbers
+	  FROM (SELECT d.id, d.to_number, d.scheduled_at
 			  FROM guestbook_notify.notification_queue d
 			 WHERE d.status = 'pending'
 			   AND d.scheduled_at <= now()
-			   AND (d.lease_until IS NULL OR d.lease_until < now() OR d.leased_by <> ALL (live))
+			   AND guestbook_notify._lease_is_free(d.lease_until, d.leased_by, live)
 			 ORDER BY d.scheduled_at, d.id
-			 LIMIT p_limit
-			   FOR UPDATE SKIP LOCKED
-		), claimed AS (
-			UPDATE guestbook_notify.notification_queue q
-			   SET status = CASE WHEN due.opted_out THEN 'cancelled' ELSE q.status END,
-				   last_error = CASE WHEN due.opted_out THEN 'recipient opted out'
-								ELSE q.last_error END,
-				   lease_until = CASE WHEN due.opted_out THEN NULL ELSE now() + lease END,
-				   leased_by = CASE WHEN due.opted_out THEN NULL ELSE pg_backend_pid() END,
-				   attempt_count = q.attempt_count + CASE WHEN due.opted_out THEN 0 ELSE 1 END,
-				   updated_at = now()
-			  FROM due
-			 WHERE q.id = due.id
-			RETURNING q.id, q.to_number, q.message_text, q.template_name,
-					  q.template_language, q.template_args, q.attempt_count,
-					  due.opted_out
-		)
-		SELECT cl.id, cl.to_number, cl.message_text, cl.template_name,
-			   cl.template_language, cl.template_args, cl.attempt_count
-		  FROM claimed cl
-		 WHERE NOT cl.opted_out;
+			 LIMIT p_limit * 2 + 16
+			   FOR UPDATE SKIP LOCKED) d;
+	IF c_ids IS NULL THEN
 		RETURN;
 	END IF;
+	nums := ARRAY(SELECT DISTINCT n FROM unnest(c_numbers) AS n
+				   WHERE n IS NOT NULL ORDER BY n);
+	pace := ARRAY(SELECT p FROM guestbook_notify._pacing_slots(nums) AS p);
+	t := clock_timestamp();
+	RETURN QUERY
+	SELECT * FROM guestbook_notify._pace_and_lease(
+		c_ids, c_numbers, pace, t, gap, p_hourly_cap, p_limit, p_lease_seconds);
+END;
+$$;
 
-	/*
-	 * Look at the due rows in queue order, a window at a time, grouped by
-	 * number: one slot per number; the other rows of a number go to its
-	 * later slots.  A row is locked (SKIP LOCKED) only when it is taken or
-	 * deferred, so rows left for lack of room stay free for another worker.
-	 * A window whose rows were all deferred makes room for the next one, so
-	 * a burst to one number does not hold up the others.
-	 */
-	FOR pass IN 1 .. 8 LOOP
-		EXIT WHEN cardinality(ids) >= p_limit;
-		n_cand := 0;
-		n_moved := 0;
-		cur_number := NULL;
-		decided := false;
-		FOR c IN
-			SELECT cand.id, cand.to_number
-			  FROM (SELECT d.id, d.to_number, d.scheduled_at
-					  FROM guestbook_notify.notification_queue d
-					 WHERE d.status = 'pending'
-					   AND d.scheduled_at <= now()
-					   AND (d.lease_until IS NULL OR d.lease_until < now() OR d.leased_by <> ALL (live))
-					   AND d.id <> ALL (ids)
-					 ORDER BY d.scheduled_at, d.id
-					 LIMIT (p_limit - cardinality(ids)) * 2 + 16) cand
-			 ORDER BY cand.to_number NULLS FIRST, cand.scheduled_at, cand.id
-		LOOP
-			n_cand := n_cand + 1;
-			IF c.to_number IS NULL OR cur_number IS DISTINCT FROM c.to_number THEN
-				cur_number := c.to_number;
-				decided := false;
-				slot := NULL;
-				held := false;
-				k := 0;
+/*
+ * _pace_and_lease: the decisions of _claim_paced at time t, for the
+ * candidates (c_ids, c_numbers, in queue order) and the pacing rows it
+ * holds (pace, in number order).  Rows without a number are taken as they
+ * come (the worker fails them); a number whose pacing row another claim
+ * holds is left alone.
+ */
+CREATE FUNCTION guestbook_notify._pace_and_lease(
+	c_ids uuid[], c_numbers text[], pace guestbook_notify.recipient_pacing[],
+	t timestamptz, gap interval, p_hourly_cap integer, p_limit integer,
+	p_lease_seconds integer)
+RETURNS TABLE (
+	id uuid, to_number text, message_text text, template_name text,
+	template_language text, template_args text[], attempt_count integer,
+	send_as text, claimed_at timestamptz)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+DECLARE
+	np integer := coalesce(cardinality(pace), 0);
+	numbers text[] := ARRAY(SELECT (p).to_number FROM unnest(pace) AS p);
+	slot timestamptz[] := array_fill(NULL::timestamptz, ARRAY[greatest(np, 1)]);
+	held boolean[] := array_fill(false, ARRAY[greatest(np, 1)]);
+	k integer[] := array_fill(0, ARRAY[greatest(np, 1)]);
+	decided boolean[] := array_fill(false, ARRAY[greatest(np, 1)]);
+	taken_numbers text[] := '{}';
+	ids uuid[] := '{}';
+	d_ids uuid[] := '{}';
+	d_at timestamptz[] := '{}';
+	d_held boolean[] := '{}';
+	p guestbook_notify.recipient_pacing;
+	capped boolean;
+	i integer;
+	j integer;
+BEGIN
+	FOR i IN 1 .. cardinality(c_ids) LOOP
+		IF c_numbers[i] IS NULL THEN
+			IF cardinality(ids) < p_limit THEN
+				ids := ids || c_ids[i];
 			END IF;
-			IF decided AND slot IS NULL THEN
-				CONTINUE;			-- its number is left for later
-			END IF;
-			IF NOT decided AND cardinality(ids) >= p_limit THEN
-				decided := true;	-- batch full: leave the number's rows due
+			CONTINUE;
+		END IF;
+		j := array_position(numbers, c_numbers[i]);
+		CONTINUE WHEN j IS NULL;		-- another claim is deciding this number
+		IF NOT decided[j] THEN
+			decided[j] := true;
+			p := pace[j];
+			capped := p_hourly_cap > 0 AND p.window_count >= p_hourly_cap
+					  AND p.window_start > t - interval '1 hour';
+			IF p.next_allowed_at <= t AND NOT capped THEN
+				IF cardinality(ids) >= p_limit THEN
+					CONTINUE;			-- no room: the number stays as it is
+				END IF;
+				ids := ids || c_ids[i];
+				taken_numbers := taken_numbers || c_numbers[i];
+				slot[j] := t + gap;
 				CONTINUE;
 			END IF;
-
-			-- another worker is taking this number's slot right now (it
-			-- holds its pacing row): leave the number to the next claim
-			IF NOT decided AND c.to_number IS NOT NULL THEN
-				PERFORM 1 FROM guestbook_notify.recipient_pacing p
-				  WHERE p.to_number = c.to_number
-					FOR UPDATE SKIP LOCKED;
-				IF NOT FOUND AND EXISTS (SELECT 1 FROM guestbook_notify.recipient_pacing p
-										  WHERE p.to_number = c.to_number) THEN
-					decided := true;
-					CONTINUE;
-				END IF;
-			END IF;
-
-			-- lock the row; skip it if another worker has it or took it.
-			-- Found by id alone, then checked: with the conditions in the
-			-- WHERE clause, a plan cached while the queue was small read a
-			-- partial index of every pending row for each candidate
-			-- (tests/bench/README.md).
-			v_free := NULL;
-			SELECT d.status = 'pending'
-				   AND d.scheduled_at <= now()
-				   AND (d.lease_until IS NULL OR d.lease_until < now() OR d.leased_by <> ALL (live))
-			  INTO v_free
-			  FROM guestbook_notify.notification_queue d
-			 WHERE d.id = c.id
-			   FOR UPDATE SKIP LOCKED;
-			CONTINUE WHEN NOT coalesce(v_free, false);
-
-			n_moved := n_moved + 1;
-			IF c.to_number IS NULL THEN
-				ids := ids || c.id;	-- nothing to pace: the worker fails it
-				CONTINUE;
-			END IF;
-
-			IF NOT decided THEN
-				decided := true;
-				taken := NULL;
-				INSERT INTO guestbook_notify.recipient_pacing AS p
-					(to_number, next_allowed_at, window_start, window_count)
-				VALUES (c.to_number, now() + gap, now(), 1)
-				ON CONFLICT ON CONSTRAINT recipient_pacing_pkey DO UPDATE
-				   SET next_allowed_at = now() + gap,
-					   window_start = CASE WHEN p.window_start <= now() - interval '1 hour'
-										   THEN now() ELSE p.window_start END,
-					   window_count = CASE WHEN p.window_start <= now() - interval '1 hour'
-										   THEN 1 ELSE p.window_count + 1 END
-				 WHERE p.next_allowed_at <= now()
-				   AND (cap <= 0
-						OR p.window_start <= now() - interval '1 hour'
-						OR p.window_count < cap)
-				RETURNING true INTO taken;
-				IF coalesce(taken, false) THEN
-					ids := ids || c.id;
-					slot := now() + gap;
-					CONTINUE;
-				END IF;
-				-- paced or held: when is its next slot?
-				SELECT CASE WHEN cap > 0 AND p.window_count >= cap
-							 AND p.window_start > now() - interval '1 hour'
+			slot[j] := CASE WHEN capped
 							THEN greatest(p.window_start + interval '1 hour', p.next_allowed_at)
-							ELSE p.next_allowed_at END,
-					   cap > 0 AND p.window_count >= cap
-							 AND p.window_start > now() - interval '1 hour'
-				  INTO slot, held
-				  FROM guestbook_notify.recipient_pacing p
-				 WHERE p.to_number = c.to_number;
-			END IF;
-
-			-- a further row of a number whose slot is taken, or a paced number
-			UPDATE guestbook_notify.notification_queue q
-			   SET scheduled_at = greatest(q.scheduled_at, slot + gap * k),
-				   last_error = CASE WHEN held
-									 THEN format('held: %s reached the hourly cap of %s messages; sending resumes at %s',
-												 c.to_number, cap, slot + gap * k)
-									 ELSE q.last_error END,
-				   updated_at = now()
-			 WHERE q.id = c.id;
-			k := k + 1;
-		END LOOP;
-		EXIT WHEN n_cand = 0 OR n_moved = 0;
+							ELSE p.next_allowed_at END;
+			held[j] := capped;
+		END IF;
+		CONTINUE WHEN slot[j] IS NULL;
+		-- a further row of a number whose slot is taken, or a paced number
+		d_ids := d_ids || c_ids[i];
+		d_at := d_at || (slot[j] + gap * k[j]);
+		d_held := d_held || held[j];
+		k[j] := k[j] + 1;
 	END LOOP;
 
-	-- lease the rows taken; opted-out ones are cancelled instead (see
-	-- above).  Both statements find the rows by id only: a status
-	-- condition would let a plan cached on a small queue pick a partial
-	-- index of every pending row.
-	UPDATE guestbook_notify.notification_queue q
-	   SET status = 'cancelled',
-		   last_error = 'recipient opted out',
-		   lease_until = NULL,
-		   leased_by = NULL,
-		   updated_at = now()
-	 WHERE q.id = ANY (ids)
-	   AND EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = q.to_number);
+	-- the slots taken: next message not before t + gap; the hourly window
+	UPDATE guestbook_notify.recipient_pacing rp
+	   SET next_allowed_at = t + gap,
+		   window_start = CASE WHEN rp.window_start <= t - interval '1 hour'
+							   THEN t ELSE rp.window_start END,
+		   window_count = CASE WHEN rp.window_start <= t - interval '1 hour'
+							   THEN 1 ELSE rp.window_count + 1 END
+	 WHERE rp.to_number = ANY (taken_numbers);
 
-	RETURN QUERY
+	-- the deferred rows: to their numbers' next slots
 	UPDATE guestbook_notify.notification_queue q
-	   SET lease_until = now() + lease,
-		   leased_by = pg_backend_pid(),
-		   attempt_count = q.attempt_count + 1,
+	   SET scheduled_at = greatest(q.scheduled_at, d.at),
+		   last_error = CASE WHEN d.held
+							 THEN format('held: %s reached the hourly cap of %s messages; sending resumes at %s',
+										 q.to_number, p_hourly_cap, d.at)
+							 ELSE q.last_error END,
 		   updated_at = now()
-	 WHERE q.id = ANY (ids)
-	   AND q.status <> 'cancelled'
-	RETURNING q.id, q.to_number, q.message_text, q.template_name,
-			  q.template_language, q.template_args, q.attempt_count;
+	  FROM unnest(d_ids, d_at, d_held) AS d(id, at, held)
+	 WHERE q.id = d.id;
+
+	RETURN QUERY SELECT * FROM guestbook_notify._lease(ids, p_lease_seconds, t);
 END;
 $$;
 
 /*
  * _record_result: the outcome of one HTTP try of a row this backend leased.
- *   sent    -> status sent, provider id, case_events 'contacted'
+ *   sent    -> status sent, provider id, case_events 'contacted' queued
  *   retry   -> pending again after p_retry_delay_ms, or failed once
  *              attempt_count reached p_max_attempts
  *   failed  -> failed now (permanent error)
  *   paused  -> account-level problem: pending again, the try not counted
- * Every call writes one notification_attempts row. Returns the row's new
- * status, or NULL if the row is not leased by this backend any more.
+ * Every call writes one notification_attempts row.  Writes the extension's
+ * tables only: the case_events rows go to audit_outbox, and the worker
+ * writes them in a step of its own (src/audit.c), so recording never waits
+ * on the app.  Recipient pacing: the interval (p_interval_ms) counts from
+ * when the request really left; a 131056 answer (pair rate limit) pushes
+ * the number's next slot back by 4^x s, x = such answers in a row (Meta's
+ * advice), at least the interval; a success resets x.  This is the one
+ * place that backoff is decided.  Returns the row's new status, or NULL if
+ * the row is not leased by this backend any more.
  */
 CREATE FUNCTION guestbook_notify._record_result(
 	p_id uuid,
@@ -312,7 +342,8 @@ CREATE FUNCTION guestbook_notify._record_result(
 	p_started_at timestamptz,
 	p_duration_ms double precision,
 	p_retry_delay_ms integer,
-	p_max_attempts integer)
+	p_max_attempts integer,
+	p_interval_ms integer)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -320,9 +351,7 @@ SET enable_seqscan = off		-- see "Plans of the worker's statements" above
 AS $$
 DECLARE
 	r guestbook_notify.notification_queue%ROWTYPE;
-	new_status text;
-	err text;
-	iv interval;
+	err text := p_error_text;
 BEGIN
 	SELECT * INTO r
 	  FROM guestbook_notify.notification_queue
@@ -338,36 +367,8 @@ BEGIN
 	VALUES (p_id, r.attempt_count, p_provider, p_started_at, p_duration_ms,
 			p_outcome, p_http_status, p_error_code, p_error_text,
 			p_provider_message_id);
-
-	/*
-	 * Recipient pacing: a 131056 answer (pair rate limit) pushes this
-	 * number's next slot back by 4^x s, x = such answers in a row (Meta's
-	 * advice), at least recipient_interval; a success resets x.  Other
-	 * numbers are not affected.
-	 */
-	iv := greatest(coalesce(guestbook_notify._setting_interval('guestbook_notify.recipient_interval', 1),
-							interval '6 s'), interval '0');
-	IF r.to_number IS NOT NULL AND iv > interval '0' THEN
-		-- the interval counts from when the request really left
-		UPDATE guestbook_notify.recipient_pacing p
-		   SET next_allowed_at = p_started_at + iv
-		 WHERE p.to_number = r.to_number
-		   AND p.next_allowed_at < p_started_at + iv;
-	END IF;
-	IF r.to_number IS NOT NULL AND p_error_code = 131056 THEN
-		INSERT INTO guestbook_notify.recipient_pacing AS p
-			(to_number, next_allowed_at, window_start, window_count, throttle_level)
-		VALUES (r.to_number, now() + greatest(iv, interval '1 s'), now(), 0, 1)
-		ON CONFLICT ON CONSTRAINT recipient_pacing_pkey DO UPDATE
-		   SET throttle_level = p.throttle_level + 1,
-			   next_allowed_at = greatest(p.next_allowed_at,
-										  now() + greatest(iv, make_interval(secs => power(4, least(p.throttle_level, 6))::integer)));
-	ELSIF r.to_number IS NOT NULL AND p_outcome = 'sent' THEN
-		UPDATE guestbook_notify.recipient_pacing p
-		   SET throttle_level = 0
-		 WHERE p.to_number = r.to_number
-		   AND p.throttle_level > 0;
-	END IF;
+	PERFORM guestbook_notify._record_pacing(r.to_number, p_outcome, p_error_code,
+											p_started_at, p_interval_ms);
 
 	-- only the holder of the lease decides the row's fate
 	IF r.status <> 'pending' OR r.leased_by IS DISTINCT FROM pg_backend_pid() THEN
@@ -380,26 +381,13 @@ BEGIN
 			   provider_message_id = p_provider_message_id,
 			   delivery_status = coalesce(delivery_status, 'sent'),
 			   delivery_status_at = coalesce(delivery_status_at, now()),
-			   last_error = NULL, lease_until = NULL, leased_by = NULL,
+			   last_error = err, lease_until = NULL, leased_by = NULL,
 			   updated_at = now()
 		 WHERE notification_queue.id = p_id;
-		new_status := 'sent';
-		IF r.case_id IS NOT NULL AND r.app_schema IS NOT NULL THEN
-			EXECUTE format('INSERT INTO %I.case_events (case_id, event_type, details) '
-						   'VALUES ($1, $2, $3)', r.app_schema)
-			USING r.case_id, 'contacted',
-				  jsonb_build_object('notification_id', p_id,
-									 'template', r.template_key,
-									 'provider', p_provider,
-									 'provider_message_id', p_provider_message_id,
-									 'to_number', r.to_number,
-									 'recipient_role', r.recipient_role);
-		END IF;
-		RETURN new_status;
-	END IF;
-
-	err := p_error_text;
-	IF p_outcome = 'paused' THEN
+		PERFORM guestbook_notify._audit_outcome(r, 'contacted', p_provider,
+												p_provider_message_id, NULL);
+		RETURN 'sent';
+	ELSIF p_outcome = 'paused' THEN
 		UPDATE guestbook_notify.notification_queue
 		   SET attempt_count = greatest(attempt_count - 1, 0),
 			   last_error = err, lease_until = NULL, leased_by = NULL,
@@ -422,18 +410,87 @@ BEGIN
 	   SET status = 'failed', last_error = err, provider = p_provider,
 		   lease_until = NULL, leased_by = NULL, updated_at = now()
 	 WHERE notification_queue.id = p_id;
-	IF r.case_id IS NOT NULL AND r.app_schema IS NOT NULL THEN
-		EXECUTE format('INSERT INTO %I.case_events (case_id, event_type, details) '
-					   'VALUES ($1, $2, $3)', r.app_schema)
-		USING r.case_id, 'notification_failed',
-			  jsonb_build_object('notification_id', p_id,
-								 'template', r.template_key,
-								 'to_number', r.to_number,
-								 'recipient_role', r.recipient_role,
-								 'error', err);
-	END IF;
+	PERFORM guestbook_notify._audit_outcome(r, 'notification_failed', p_provider,
+											NULL, err);
 	RETURN 'failed';
 END;
+$$;
+
+/* _record_result's pacing part (see there) */
+CREATE FUNCTION guestbook_notify._record_pacing(
+	p_number text, p_outcome text, p_error_code integer,
+	p_started_at timestamptz, p_interval_ms integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+DECLARE
+	iv interval := make_interval(secs => greatest(p_interval_ms, 0) / 1000.0);
+BEGIN
+	IF p_number IS NULL THEN
+		RETURN;
+	ELSIF p_error_code = 131056 THEN
+		UPDATE guestbook_notify.recipient_pacing p
+		   SET throttle_level = p.throttle_level + 1,
+			   next_allowed_at = greatest(p.next_allowed_at,
+					now() + greatest(iv, make_interval(secs => power(4, least(p.throttle_level, 6))::integer)))
+		 WHERE p.to_number = p_number;
+	ELSIF iv > interval '0' OR p_outcome = 'sent' THEN
+		UPDATE guestbook_notify.recipient_pacing p
+		   SET next_allowed_at = greatest(p.next_allowed_at, p_started_at + iv),
+			   throttle_level = CASE WHEN p_outcome = 'sent' THEN 0 ELSE p.throttle_level END
+		 WHERE p.to_number = p_number
+		   AND (p.next_allowed_at < p_started_at + iv
+				OR (p_outcome = 'sent' AND p.throttle_level > 0));
+	END IF;
+END;
+$$;
+
+/*
+ * _audit_outcome: the case_events row of a sent ('contacted') or failed
+ * ('notification_failed') notification, queued in audit_outbox.
+ */
+CREATE FUNCTION guestbook_notify._audit_outcome(
+	r guestbook_notify.notification_queue, p_event_type text, p_provider text,
+	p_provider_message_id text, p_error text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	INSERT INTO guestbook_notify.audit_outbox
+		(app_schema, case_id, event_type, details, notification_id)
+	SELECT r.app_schema, r.case_id, p_event_type,
+		   jsonb_strip_nulls(jsonb_build_object(
+			   'notification_id', r.id,
+			   'template', r.template_key,
+			   'provider', p_provider,
+			   'provider_message_id', p_provider_message_id,
+			   'to_number', r.to_number,
+			   'recipient_role', r.recipient_role,
+			   'error', p_error)),
+		   r.id
+	 WHERE r.case_id IS NOT NULL AND r.app_schema IS NOT NULL;
+$$;
+
+/*
+ * _renew_leases: a live worker keeps the rows it holds (requests in flight,
+ * results not recorded yet): their leases move on by p_lease_seconds.
+ * Returns how many rows were renewed.
+ */
+CREATE FUNCTION guestbook_notify._renew_leases(p_ids uuid[], p_lease_seconds integer)
+RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH renewed AS (
+		UPDATE guestbook_notify.notification_queue q
+		   SET lease_until = now() + make_interval(secs => p_lease_seconds)
+		 WHERE q.id = ANY (p_ids)
+		   AND q.status = 'pending'
+		   AND q.leased_by = pg_backend_pid()
+		RETURNING 1)
+	SELECT count(*)::integer FROM renewed;
 $$;
 
 /*
@@ -458,54 +515,10 @@ AS $$
 		   FROM guestbook_notify.notification_queue q
 		  WHERE q.status = 'pending'
 			AND q.lease_until >= now()
-			AND q.leased_by <> ALL (ARRAY(SELECT s.pid FROM pg_catalog.pg_stat_get_activity(NULL) s
-										   WHERE s.pid IS NOT NULL))
+			AND guestbook_notify._lease_is_free(q.lease_until, q.leased_by,
+												guestbook_notify._live_pids())
 		  ORDER BY q.scheduled_at
 		  LIMIT 1)) d;
-$$;
-
-/*
- * _record_fallback: used only when _record_result raised an error for a row
- * (for instance a trigger on the app's case_events): settle the queue row
- * anyway, without an attempt row or case event, so that a sent message is
- * not sent again when its lease runs out and a failing row does not loop.
- * Returns the row's new status, or NULL if this backend no longer holds it.
- */
-CREATE FUNCTION guestbook_notify._record_fallback(
-	p_id uuid,
-	p_outcome text,
-	p_provider text,
-	p_provider_message_id text,
-	p_error_text text,
-	p_retry_delay_ms integer,
-	p_max_attempts integer)
-RETURNS text
-LANGUAGE sql
-SET search_path = pg_catalog, pg_temp
-AS $$
-	UPDATE guestbook_notify.notification_queue q
-	   SET status = CASE
-				WHEN p_outcome = 'sent' THEN 'sent'
-				WHEN p_outcome = 'failed' THEN 'failed'
-				WHEN p_outcome = 'retry' AND q.attempt_count >= p_max_attempts THEN 'failed'
-				ELSE 'pending' END,
-		   sent_at = CASE WHEN p_outcome = 'sent' THEN now() ELSE q.sent_at END,
-		   provider = p_provider,
-		   provider_message_id = CASE WHEN p_outcome = 'sent'
-				THEN p_provider_message_id ELSE q.provider_message_id END,
-		   attempt_count = CASE WHEN p_outcome = 'paused'
-				THEN greatest(q.attempt_count - 1, 0) ELSE q.attempt_count END,
-		   scheduled_at = CASE WHEN p_outcome = 'retry'
-				THEN now() + make_interval(secs => greatest(p_retry_delay_ms, 0) / 1000.0)
-				ELSE q.scheduled_at END,
-		   last_error = p_error_text,
-		   lease_until = NULL,
-		   leased_by = NULL,
-		   updated_at = now()
-	 WHERE q.id = p_id
-	   AND q.status = 'pending'
-	   AND q.leased_by = pg_backend_pid()
-	RETURNING q.status;
 $$;
 
 /*

@@ -12,8 +12,10 @@
  * needs_attention: failed, or the provider reported a delivery failure.
  * held: the recipient reached guestbook_notify.recipient_hourly_cap (a
  * guard against notification loops); the row waits until scheduled_at and
- * last_error says so.  Finished rows older than guestbook_notify.retention
- * are in notification_queue_archive, not here.
+ * last_error says so.  audit_pending: its case_events row (contacted,
+ * notification_failed) waits in audit_outbox -- the app's table was locked
+ * or refused it -- and audit_error says why.  Finished rows older than
+ * guestbook_notify.retention are in notification_queue_archive, not here.
  */
 CREATE VIEW guestbook_notify.notifications AS
 SELECT q.id,
@@ -45,5 +47,12 @@ SELECT q.id,
 	   q.read_at,
 	   q.delivery_error,
 	   q.dedupe_key,
-	   q.updated_at
-  FROM guestbook_notify.notification_queue q;
+	   q.updated_at,
+	   a.notification_id IS NOT NULL AS audit_pending,
+	   a.last_error AS audit_error,
+	   q.resent_from
+  FROM guestbook_notify.notification_queue q
+  LEFT JOIN LATERAL (SELECT o.notification_id, o.last_error
+					   FROM guestbook_notify.audit_outbox o
+					  WHERE o.notification_id = q.id
+					  ORDER BY o.id DESC LIMIT 1) a ON true;

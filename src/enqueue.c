@@ -54,6 +54,7 @@ static SPIPlanPtr template_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr redo_plan = NULL;
 static SPIPlanPtr existing_plan = NULL;
+static SPIPlanPtr pacing_plan = NULL;
 
 /* the template row and the opt-out probe, in one statement */
 static const char *const template_sql =
@@ -274,6 +275,26 @@ existing_row(const char *dedupe_key, pg_uuid_t *id)
 	return gbn_spi_uuid(0, 1, id);
 }
 
+/*
+ * The number's pacing row, made now if it is new: the claims lock pacing
+ * rows without waiting (SKIP LOCKED) and then need not insert them, so two
+ * claims never wait for each other's new rows.
+ */
+static void
+ensure_pacing_row(const char *number)
+{
+	GbnSqlArgs	a = {0};
+
+	gbn_arg_text(&a, number);
+	if (pacing_plan == NULL)
+		pacing_plan = gbn_prepare_kept("INSERT INTO guestbook_notify.recipient_pacing"
+									   " (to_number, next_allowed_at, window_start, window_count)"
+									   " VALUES ($1, '-infinity', '-infinity', 0)"
+									   " ON CONFLICT ON CONSTRAINT recipient_pacing_pkey DO NOTHING",
+									   a.n, a.types);
+	gbn_spi_run(pacing_plan, a.values, a.nulls, SPI_OK_INSERT, 0);
+}
+
 /* case_events 'notification_failed' for a new failed row of a case */
 static void
 audit_failure(NewRow *r, pg_uuid_t *id)
@@ -321,7 +342,10 @@ gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id)
 	}
 
 	if (r.status == GBN_STATUS_PENDING)
+	{
+		ensure_pacing_row(r.number);
 		gbn_wake_at_commit();
+	}
 	else if (r.status == GBN_STATUS_FAILED && row->case_id != NULL &&
 			 row->app_schema != NULL)
 		audit_failure(&r, id);

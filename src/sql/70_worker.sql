@@ -126,34 +126,27 @@ END;
 $$;
 
 /*
- * _pacing_slots: take the pacing rows of p_numbers for this claim.  Rows
- * that do not exist yet are made (in number order: concurrent claims wait
- * for each other's new rows in one order only, so they cannot deadlock);
- * then they are locked in number order, SKIP LOCKED: a number another
- * claim is deciding right now is left to the next claim.  Returns the
- * locked rows.
+ * _pacing_rows_exist: make the pacing rows of p_numbers that do not exist
+ * yet, in number order -- concurrent claims then wait for each other's new
+ * rows in one order only and cannot deadlock.  Enqueueing makes them, so
+ * this rarely inserts anything (only the missing ones are tried: ON
+ * CONFLICT would wait for a claim that is updating an existing row).
  */
-CREATE FUNCTION guestbook_notify._pacing_slots(p_numbers text[])
-RETURNS SETOF guestbook_notify.recipient_pacing
-LANGUAGE plpgsql
+CREATE FUNCTION guestbook_notify._pacing_rows_exist(p_numbers text[])
+RETURNS void
+LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off		-- see "Plans of the worker's statements" above
 AS $$
-BEGIN
 	INSERT INTO guestbook_notify.recipient_pacing AS p
 		(to_number, next_allowed_at, window_start, window_count)
 	SELECT n, '-infinity', '-infinity', 0
 	  FROM unnest(p_numbers) AS n
+	 WHERE n IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM guestbook_notify.recipient_pacing e
+						WHERE e.to_number = n)
 	 ORDER BY n
 	ON CONFLICT ON CONSTRAINT recipient_pacing_pkey DO NOTHING;
-
-	RETURN QUERY
-	SELECT p.*
-	  FROM guestbook_notify.recipient_pacing p
-	 WHERE p.to_number = ANY (p_numbers)
-	 ORDER BY p.to_number
-	   FOR UPDATE SKIP LOCKED;
-END;
 $$;
 
 /*
@@ -161,17 +154,22 @@ $$;
  * most one message per number per p_interval_ms, across all workers, and
  * at most p_hourly_cap per number per hour (0 = no cap).
  *
- * The due rows are looked at in queue order (a window of them, locked SKIP
- * LOCKED); each number's pacing row is taken (_pacing_slots); then, at one
- * moment t read from the clock -- not the transaction's start, which may
- * be long past -- a number whose slot is free gives its first row to this
- * claim and moves its next slot to t + gap; its other rows, and the rows of
- * a number not free yet, move to that number's next slots, in order:
- * deferred, never dropped.  A number over its hourly cap is held until its
- * hour ends, and its rows say so in last_error ('held: ...').  gap is the
- * interval plus a margin (a twentieth, at most 250 ms) for the time
- * between this claim and the request leaving; the worker sends a claimed
- * row within half that margin or gives it back untried.
+ * The due rows are looked at in queue order, a window of them, without
+ * locking them.  Going through them, each new number's pacing row is
+ * locked (SKIP LOCKED: a number another claim is deciding is left to the
+ * next claim -- no claim ever waits for another, so none can deadlock);
+ * then, against one moment t read from the clock -- not the transaction's
+ * start, which may be long past -- a number whose slot is free gives its
+ * first row to this claim and its next slot moves to t + gap; its other
+ * rows, and the rows of a number not free yet, move to that number's next
+ * slots, in order: deferred, never dropped.  Once the batch is full, no
+ * new number is looked at.  Only the rows taken or deferred are locked
+ * (SKIP LOCKED, re-checked), so other workers claim the rest meanwhile.  A
+ * number over its hourly cap is held until its hour ends, and its rows say
+ * so in last_error ('held: ...').  gap is the interval plus a margin (a
+ * twentieth, at most 250 ms) for the time between t and the request
+ * leaving; the worker sends a claimed row within half that margin or gives
+ * it back untried (src/worker_send.c).
  */
 CREATE FUNCTION guestbook_notify._claim_paced(
 	p_limit integer, p_lease_seconds integer, p_interval_ms integer,
@@ -190,9 +188,6 @@ DECLARE
 	live integer[] := guestbook_notify._live_pids();
 	c_ids uuid[];
 	c_numbers text[];
-	nums text[];
-	pace guestbook_notify.recipient_pacing[];
-	t timestamptz;
 BEGIN
 	SELECT array_agg(d.id ORDER BY d.scheduled_at, d.id),
 		   array_agg(d.to_number ORDER BY d.scheduled_at, d.id)
@@ -203,32 +198,27 @@ BEGIN
 			   AND d.scheduled_at <= now()
 			   AND guestbook_notify._lease_is_free(d.lease_until, d.leased_by, live)
 			 ORDER BY d.scheduled_at, d.id
-			 LIMIT p_limit * 2 + 16
-			   FOR UPDATE SKIP LOCKED) d;
+			 LIMIT p_limit * 2 + 16) d;
 	IF c_ids IS NULL THEN
 		RETURN;
 	END IF;
-	nums := ARRAY(SELECT DISTINCT n FROM unnest(c_numbers) AS n
-				   WHERE n IS NOT NULL ORDER BY n);
-	pace := ARRAY(SELECT p FROM guestbook_notify._pacing_slots(nums) AS p);
-	t := clock_timestamp();
+	PERFORM guestbook_notify._pacing_rows_exist(c_numbers);
 	RETURN QUERY
 	SELECT * FROM guestbook_notify._pace_and_lease(
-		c_ids, c_numbers, pace, t, gap, p_hourly_cap, p_limit, p_lease_seconds);
+		c_ids, c_numbers, clock_timestamp(), gap, p_hourly_cap, p_limit,
+		p_lease_seconds, live);
 END;
 $$;
 
 /*
  * _pace_and_lease: the decisions of _claim_paced at time t, for the
- * candidates (c_ids, c_numbers, in queue order) and the pacing rows it
- * holds (pace, in number order).  Rows without a number are taken as they
- * come (the worker fails them); a number whose pacing row another claim
- * holds is left alone.
+ * candidates c_ids (with their numbers c_numbers, in queue order).  Rows
+ * without a number are taken as they come (the worker fails them).
  */
 CREATE FUNCTION guestbook_notify._pace_and_lease(
-	c_ids uuid[], c_numbers text[], pace guestbook_notify.recipient_pacing[],
-	t timestamptz, gap interval, p_hourly_cap integer, p_limit integer,
-	p_lease_seconds integer)
+	c_ids uuid[], c_numbers text[], t timestamptz, gap interval,
+	p_hourly_cap integer, p_limit integer, p_lease_seconds integer,
+	live integer[])
 RETURNS TABLE (
 	id uuid, to_number text, message_text text, template_name text,
 	template_language text, template_args text[], attempt_count integer,
@@ -238,17 +228,15 @@ SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off		-- see "Plans of the worker's statements" above
 AS $$
 DECLARE
-	np integer := coalesce(cardinality(pace), 0);
-	numbers text[] := ARRAY(SELECT (p).to_number FROM unnest(pace) AS p);
-	slot timestamptz[] := array_fill(NULL::timestamptz, ARRAY[greatest(np, 1)]);
-	held boolean[] := array_fill(false, ARRAY[greatest(np, 1)]);
-	k integer[] := array_fill(0, ARRAY[greatest(np, 1)]);
-	decided boolean[] := array_fill(false, ARRAY[greatest(np, 1)]);
-	taken_numbers text[] := '{}';
+	numbers text[] := '{}';		-- the numbers met, in order
+	slot timestamptz[] := '{}';	-- each one's next slot (NULL: leave it)
+	held boolean[] := '{}';
+	k integer[] := '{}';
 	ids uuid[] := '{}';
 	d_ids uuid[] := '{}';
 	d_at timestamptz[] := '{}';
 	d_held boolean[] := '{}';
+	locked uuid[];
 	p guestbook_notify.recipient_pacing;
 	capped boolean;
 	i integer;
@@ -262,18 +250,20 @@ BEGIN
 			CONTINUE;
 		END IF;
 		j := array_position(numbers, c_numbers[i]);
-		CONTINUE WHEN j IS NULL;		-- another claim is deciding this number
-		IF NOT decided[j] THEN
-			decided[j] := true;
-			p := pace[j];
+		IF j IS NULL THEN
+			CONTINUE WHEN cardinality(ids) >= p_limit;	-- full: no new number
+			numbers := numbers || c_numbers[i];
+			j := cardinality(numbers);
+			k[j] := 0;
+			held[j] := false;
+			slot[j] := NULL;
+			SELECT * INTO p FROM guestbook_notify.recipient_pacing r
+			 WHERE r.to_number = c_numbers[i] FOR UPDATE SKIP LOCKED;
+			CONTINUE WHEN NOT FOUND;	-- another claim is deciding this number
 			capped := p_hourly_cap > 0 AND p.window_count >= p_hourly_cap
 					  AND p.window_start > t - interval '1 hour';
 			IF p.next_allowed_at <= t AND NOT capped THEN
-				IF cardinality(ids) >= p_limit THEN
-					CONTINUE;			-- no room: the number stays as it is
-				END IF;
 				ids := ids || c_ids[i];
-				taken_numbers := taken_numbers || c_numbers[i];
 				slot[j] := t + gap;
 				CONTINUE;
 			END IF;
@@ -290,6 +280,15 @@ BEGIN
 		k[j] := k[j] + 1;
 	END LOOP;
 
+	-- lock what was decided; a row another worker took meanwhile is skipped
+	locked := ARRAY(SELECT q.id FROM guestbook_notify.notification_queue q
+					 WHERE q.id = ANY (ids || d_ids)
+					   AND q.status = 'pending'
+					   AND guestbook_notify._lease_is_free(q.lease_until, q.leased_by, live)
+					 ORDER BY q.id
+					   FOR UPDATE SKIP LOCKED);
+	ids := ARRAY(SELECT x FROM unnest(ids) AS x WHERE x = ANY (locked));
+
 	-- the slots taken: next message not before t + gap; the hourly window
 	UPDATE guestbook_notify.recipient_pacing rp
 	   SET next_allowed_at = t + gap,
@@ -297,7 +296,8 @@ BEGIN
 							   THEN t ELSE rp.window_start END,
 		   window_count = CASE WHEN rp.window_start <= t - interval '1 hour'
 							   THEN 1 ELSE rp.window_count + 1 END
-	 WHERE rp.to_number = ANY (taken_numbers);
+	 WHERE rp.to_number IN (SELECT q.to_number FROM guestbook_notify.notification_queue q
+							 WHERE q.id = ANY (ids));
 
 	-- the deferred rows: to their numbers' next slots
 	UPDATE guestbook_notify.notification_queue q
@@ -308,7 +308,8 @@ BEGIN
 							 ELSE q.last_error END,
 		   updated_at = now()
 	  FROM unnest(d_ids, d_at, d_held) AS d(id, at, held)
-	 WHERE q.id = d.id;
+	 WHERE q.id = d.id
+	   AND d.id = ANY (locked);
 
 	RETURN QUERY SELECT * FROM guestbook_notify._lease(ids, p_lease_seconds, t);
 END;

@@ -21,7 +21,8 @@ PG_FUNCTION_INFO_V1(guestbook_notify_wake);
 PG_FUNCTION_INFO_V1(guestbook_notify_worker_status);
 PG_FUNCTION_INFO_V1(gbn_extension_installed);
 
-#define STATUS_COLS 11
+#define STATUS_COLS 11		/* 1.1 */
+#define STATUS_COLS_1_0 8		/* 1.0: no database, audit or events columns */
 
 /* guestbook_notify.wake(): wake this database's workers at commit */
 Datum
@@ -89,6 +90,22 @@ put_row(ReturnSetInfo *rsinfo, GbnDatabase *db, GbnWorkerSlot *slot)
 	values[9] = Int64GetDatum(copy.events_pending);
 	nulls[10] = (copy.last_error[0] == '\0');
 	values[10] = nulls[10] ? (Datum) 0 : CStringGetTextDatum(copy.last_error);
+	if (rsinfo->setDesc->natts == STATUS_COLS_1_0)
+	{
+		/* 1.0's SQL, before ALTER EXTENSION UPDATE: its eight columns */
+		static const int cols_1_0[STATUS_COLS_1_0] = {0, 2, 3, 4, 5, 6, 7, 10};
+		Datum		v[STATUS_COLS_1_0];
+		bool		n[STATUS_COLS_1_0];
+		int			i;
+
+		for (i = 0; i < STATUS_COLS_1_0; i++)
+		{
+			v[i] = values[cols_1_0[i]];
+			n[i] = nulls[cols_1_0[i]];
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+		return;
+	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -115,6 +132,13 @@ guestbook_notify_worker_status(PG_FUNCTION_ARGS)
 				 errhint("Add guestbook_notify to shared_preload_libraries and restart the server.")));
 
 	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != STATUS_COLS &&
+		rsinfo->setDesc->natts != STATUS_COLS_1_0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("worker_status() is declared with %d columns, the library returns %d",
+						rsinfo->setDesc->natts, STATUS_COLS),
+				 errhint("Run ALTER EXTENSION guestbook_notify UPDATE.")));
 
 	SpinLockAcquire(&gbn_shared->mutex);
 	memcpy(dbs, gbn_shared->databases, sizeof(dbs));

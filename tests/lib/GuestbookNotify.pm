@@ -53,7 +53,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(
+our @EXPORT = qw(gbn_settle 
   gbn_root gbn_python gbn_openapi_spec gbn_node gbn_default_settings
   gbn_install_app gbn_sql_json gbn_query_rows gbn_query_row gbn_wait_until
   gbn_wait_status gbn_worker_pids gbn_wait_worker gbn_worker_status
@@ -366,9 +366,34 @@ sub gbn_escalate
 	return newest_notification($node, $code, "escalated_$level");
 }
 
+=pod
+
+gbn_settle($node, $timeout_s) waits until the worker has turned every trigger
+event into a queue row (guestbook_notify.trigger_events empty); returns 1, or
+0 after the timeout (default 20 s) with a diag.
+
+=cut
+
+sub gbn_settle
+{
+	my ($node, $timeout, $db) = @_;
+	$db //= 'postgres';
+	my $deadline = time() + ($timeout // 20);
+	while (1)
+	{
+		my ($ret, $out) = $node->psql($db, 'SELECT count(*) FROM guestbook_notify.trigger_events');
+		return 1 if $ret == 0 && defined $out && $out eq '0';
+		last if time() > $deadline;
+		usleep(20_000);
+	}
+	diag('trigger events still waiting for the worker after ' . ($timeout // 20) . ' s');
+	return 0;
+}
+
 sub newest_notification
 {
 	my ($node, $code, $key) = @_;
+	gbn_settle($node);
 	my $id = $node->safe_psql('postgres', qq{
 		SELECT q.id FROM guestbook_notify.notification_queue q
 		  JOIN public.cases c ON c.id = q.case_id

@@ -99,12 +99,18 @@ for my $t ([ '131026', qr/Message undeliverable/ ], [ '131047', qr/Re-engagement
 
 # --- a non-JSON body is a row error ----------------------------------------------------
 {
+	# a 2xx means the provider accepted the message: never sent again, even
+	# when its answer cannot be read (issue 10.6); the row says so
 	my $s = $sc{non_json};
-	ok(gbn_wait_status($node, $s->{id}, 'sent', 30), 'non-JSON 200 body: retried, then sent');
+	ok(gbn_wait_status($node, $s->{id}, 'sent', 30), 'non-JSON 200 body: sent');
 	my $att = gbn_attempts($node, $s->{id});
-	is($att->[0]{outcome}, 'retry', 'non-JSON: the first try is a retry');
-	like($att->[0]{error_text} // '', qr/json|pars|invalid|response/i,
-		'non-JSON: a readable reason') or diag("error_text: " . ($att->[0]{error_text} // 'NULL'));
+	is($att->[0]{outcome}, 'sent', 'non-JSON: the first try counts as sent (a 2xx)');
+	is(scalar @$att, 1, 'non-JSON: one try only');
+	is(scalar @{ $mock->requests(number => $s->{number}) }, 1, 'non-JSON: not sent again');
+	like($att->[0]{error_text} // '', qr/json|pars|invalid|response|unexpected/i,
+		'non-JSON: a readable note') or diag("error_text: " . ($att->[0]{error_text} // 'NULL'));
+	like(gbn_queue_row($node, $s->{id})->{last_error} // '', qr/provider message id unknown/,
+		'non-JSON: the row says the provider id is unknown');
 }
 
 # --- a request that times out is retried --------------------------------------------------

@@ -393,6 +393,16 @@ gbn_classify(const GbnProviderOps *ops, const GbnMessage *msg,
 		}
 		return;
 	}
+	if (req->result != CURLE_OK && is_2xx(status))
+	{
+		/* the answer began with a 2xx, then the connection broke */
+		res->outcome = GBN_OUTCOME_SENT;
+		res->provider_message_id = salvage_id(req);
+		res->error_text = psprintf("sent, but the answer (HTTP %ld) was cut off (%s): provider message id %s",
+								   status, req->errbuf[0] ? req->errbuf : curl_easy_strerror(req->result),
+								   res->provider_message_id ? "taken from its first part" : "unknown");
+		return;
+	}
 	if (req->result != CURLE_OK)
 	{
 		classify_transport_error(msg, req, res);

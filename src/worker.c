@@ -302,8 +302,8 @@ schedule_next_claim(GbnClaim *c, int64 now_ms)
 			return;
 	}
 	events_due = (c->events_done >= c->events_limit && c->events_limit > 0);
-	if (c->events_done > c->events_deferred || c->events_deferred > 0)
-		audit_at_ms = Min(audit_at_ms, now_ms);
+	if (c->events_done > 0)
+		audit_at_ms = now_ms;	/* failed rows queue case_events rows */
 	if (c->limit <= 0)
 		return;
 	if (list_length(c->messages) >= c->limit)

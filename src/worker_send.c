@@ -109,10 +109,11 @@ new_result(const GbnMessage *msg, const GbnProviderOps *ops)
 }
 
 /*
- * A paced message must leave soon after its slot was taken: the next slot
- * of its number counts from then, with a margin of a twentieth of the
- * interval (at most 250 ms, _claim_paced).  Later than half that margin
- * (the worker was held up), it goes back untried and is paced again.
+ * A paced message must leave soon after its slot was taken: its number's
+ * next slot is t + interval + a margin (a twentieth of the interval, at
+ * least 20 ms, at most 250 ms: _claim_paced), so a message that leaves
+ * within the margin keeps the interval to the next.  Later than that (the
+ * worker was held up), it goes back untried and is paced again.
  */
 static bool
 too_late(const GbnMessage *msg, GbnPacing pacing)
@@ -121,8 +122,8 @@ too_late(const GbnMessage *msg, GbnPacing pacing)
 
 	if (pacing.interval_ms <= 0 || msg->to_number == NULL)
 		return false;
-	margin_us = Min((int64) pacing.interval_ms * 1000 / 20, 250000);
-	return GetCurrentTimestamp() - msg->claimed_at > margin_us / 2;
+	margin_us = Min(Max((int64) pacing.interval_ms * 1000 / 20, 20000), 250000);
+	return GetCurrentTimestamp() - msg->claimed_at > margin_us;
 }
 
 /* Start the request of msg; a row that cannot be sent gets a result now. */

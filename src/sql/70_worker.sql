@@ -167,9 +167,10 @@ $$;
  * (SKIP LOCKED, re-checked), so other workers claim the rest meanwhile.  A
  * number over its hourly cap is held until its hour ends, and its rows say
  * so in last_error ('held: ...').  gap is the interval plus a margin (a
- * twentieth, at most 250 ms) for the time between t and the request
- * leaving; the worker sends a claimed row within half that margin or gives
- * it back untried (src/worker_send.c).
+ * twentieth of it, at least 20 ms and at most 250 ms) for the time between
+ * t and the request leaving; the worker sends a claimed row within that
+ * margin or gives it back untried (src/worker_send.c), so two messages to
+ * one number never leave less than the interval apart.
  */
 CREATE FUNCTION guestbook_notify._claim_paced(
 	p_limit integer, p_lease_seconds integer, p_interval_ms integer,
@@ -184,7 +185,7 @@ SET enable_seqscan = off		-- see "Plans of the worker's statements" above
 AS $$
 DECLARE
 	iv interval := make_interval(secs => greatest(p_interval_ms, 0) / 1000.0);
-	gap interval := iv + least(iv / 20, interval '250 ms');
+	gap interval := iv + least(greatest(iv / 20, interval '20 ms'), interval '250 ms');
 	live integer[] := guestbook_notify._live_pids();
 	c_ids uuid[];
 	c_numbers text[];

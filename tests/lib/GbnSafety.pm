@@ -122,7 +122,11 @@ sub gs_wait_drained
 		my $n = gs_query($node,
 			"SELECT count(*) FROM guestbook_notify.notification_queue WHERE status = 'pending' AND $where",
 			10);
-		return 1 if defined $n && $n eq '0';
+		# and the worker's other steps: no trigger event, no audit row waiting
+		my $w = gs_query($node,
+			"SELECT (SELECT count(*) FROM guestbook_notify.trigger_events)"
+			  . " + (SELECT count(*) FROM guestbook_notify.audit_outbox)", 10);
+		return 1 if defined $n && $n eq '0' && defined $w && $w eq '0';
 		$last = $n // '?';
 		usleep(200_000);
 	}
@@ -142,11 +146,12 @@ sub gs_tags_of_request
 sub accepted
 {
 	my ($req) = @_;
-	my $r = $req->{response} // {};
-	my $k = $r->{kind} // '';
-	return 1 if $k eq 'ok' || $k eq 'wrong_content_type';
-	return 1 if $k eq 'large' && defined $r->{id};
-	return 0;
+	my $s = ($req->{response} // {})->{status};
+
+	# a 2xx status line means the provider took the message, whatever came
+	# after it (a cut, unreadable or non-JSON body): the worker counts it as
+	# sent and never sends it again
+	return (defined $s && $s >= 200 && $s < 300) ? 1 : 0;
 }
 
 =pod
@@ -224,6 +229,10 @@ sub gs_account
 				$res{sent_not_accepted}++;
 				$res{lost}++;
 				push @{ $res{lost_tags} }, "$t:sent-but-never-accepted";
+			}
+			elsif (!defined $r->{wamid} && ($r->{last_error} // '') =~ /provider message id unknown/)
+			{
+				# accepted, but its answer did not carry a readable id: said so
 			}
 			elsif (!defined $r->{wamid} || !$wamids{$t}{ $r->{wamid} })
 			{

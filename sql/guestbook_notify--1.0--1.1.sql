@@ -1,4 +1,1892 @@
-/* sql/guestbook_notify--1.0--1.1.sql */
+/* guestbook_notify--1.0--1.1.sql: built by src/sql/make_upgrade.sh */
 
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION guestbook_notify UPDATE TO '1.1'" to load this file. \quit
+
+/*
+ * 1.0 -> 1.1, part 1 (src/sql/upgrade/1.0--1.1-before.sql): the tables.
+ * Then every function and view of 1.1 is (re)created from the parts, the
+ * privileges are set again, and part 2 (-after.sql) moves the app's
+ * triggers to the new trigger function.
+ *
+ *   - the triggers record events (trigger_events); the worker resolves them
+ *     as the app tables' owners; assignment dedupe state (assignment_state)
+ *   - case_events rows are queued (audit_outbox) and written by the worker
+ *   - templates: send_as; bodies at most 4096 characters
+ *   - notification_queue (and archive): send_as, resent_from
+ *   - dedupe keys of the triggers' rows carry the app schema
+ */
+
+-- ---- templates ----------------------------------------------------------
+DO $$
+DECLARE
+	k text;
+BEGIN
+	FOR k IN SELECT t.key FROM guestbook_notify.templates t WHERE length(t.body) > 4096 LOOP
+		RAISE NOTICE 'template "%" was longer than 4096 characters and is cut to them', k;
+	END LOOP;
+END;
+$$;
+UPDATE guestbook_notify.templates SET body = left(body, 4096) WHERE length(body) > 4096;
+ALTER TABLE guestbook_notify.templates
+	ADD CONSTRAINT templates_body_check CHECK (length(body) <= 4096),
+	ADD COLUMN send_as text CHECK (send_as IN ('template', 'text'));
+
+-- ---- opt_outs: the one number rule (src/normalize.c) --------------------
+ALTER TABLE guestbook_notify.opt_outs
+	DROP CONSTRAINT opt_outs_number_check,
+	ADD CONSTRAINT opt_outs_number_check
+		CHECK (guestbook_notify._normalize_number(number) = number);
+
+-- ---- the queue ----------------------------------------------------------
+ALTER TABLE guestbook_notify.notification_queue
+	ADD COLUMN send_as text,
+	ADD COLUMN resent_from uuid;
+ALTER TABLE guestbook_notify.notification_queue_archive
+	ADD COLUMN send_as text,
+	ADD COLUMN resent_from uuid;
+
+-- the triggers' dedupe keys now name the app schema (two attached schemas
+-- may share case and operator ids)
+UPDATE guestbook_notify.notification_queue q
+   SET dedupe_key = split_part(q.dedupe_key, ':', 1) || ':' || q.app_schema || ':'
+					|| substr(q.dedupe_key, length(split_part(q.dedupe_key, ':', 1)) + 2)
+ WHERE q.app_schema IS NOT NULL
+   AND q.dedupe_key ~ '^(assigned|escalated_lead|escalated_kadis):[0-9a-f-]{36}:';
+
+-- ---- new tables ---------------------------------------------------------
+CREATE TABLE guestbook_notify.trigger_events (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	kind text NOT NULL CHECK (kind IN ('assigned', 'escalated_lead', 'escalated_kadis')),
+	app_schema name NOT NULL,
+	xid xid8 NOT NULL,
+	case_id uuid,
+	subject_id uuid,
+	row_id uuid,
+	org_unit_id uuid,
+	problem text,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE guestbook_notify.assignment_state (
+	app_schema name NOT NULL,
+	case_id uuid NOT NULL,
+	operator_id uuid NOT NULL,
+	assignment_id uuid,
+	prev_assignment text NOT NULL,
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (app_schema, case_id)
+);
+
+CREATE TABLE guestbook_notify.audit_outbox (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	app_schema name NOT NULL,
+	case_id uuid NOT NULL,
+	event_type text NOT NULL,
+	details jsonb NOT NULL,
+	notification_id uuid,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	attempts integer NOT NULL DEFAULT 0,
+	next_try_at timestamptz NOT NULL DEFAULT now(),
+	last_error text
+);
+CREATE INDEX audit_outbox_notification_idx
+	ON guestbook_notify.audit_outbox (notification_id)
+	WHERE notification_id IS NOT NULL;
+
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.trigger_events', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.trigger_events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.assignment_state', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.audit_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.audit_outbox_id_seq', '');
+
+/*
+ * The assignment dedupe state, from 1.0's queue: per case, the operator of
+ * its latest assignment notification.  The assignment that made them
+ * current is not known; the row's own id stands for it, so that the next
+ * assignment to another operator gets a key of its own.
+ */
+INSERT INTO guestbook_notify.assignment_state
+	(app_schema, case_id, operator_id, assignment_id, prev_assignment)
+SELECT DISTINCT ON (q.app_schema, q.case_id)
+	   q.app_schema, q.case_id, split_part(q.dedupe_key, ':', 4)::uuid, q.id,
+	   split_part(q.dedupe_key, ':', 5)
+  FROM guestbook_notify.notification_queue q
+ WHERE q.template_key = 'assigned' AND q.app_schema IS NOT NULL AND q.case_id IS NOT NULL
+   AND q.dedupe_key ~ '^assigned:[^:]+:[0-9a-f-]{36}:[0-9a-f-]{36}:'
+ ORDER BY q.app_schema, q.case_id, q.created_at DESC, q.id DESC;
+
+-- ---- functions whose signature or result changed, or that are gone ------
+DROP FUNCTION guestbook_notify.worker_status();
+DROP FUNCTION guestbook_notify._case_params_by_id(uuid, text);
+DROP FUNCTION guestbook_notify._find_contact(uuid, text);
+DROP FUNCTION guestbook_notify._claim_batch(integer, integer);
+DROP FUNCTION guestbook_notify._record_result(uuid, text, text, integer, integer, text, text,
+	timestamptz, double precision, integer, integer);
+DROP FUNCTION guestbook_notify._record_fallback(uuid, text, text, text, text, integer, integer);
+DROP FUNCTION guestbook_notify._setting_interval(text, integer);
+
+/*
+ * guestbook_notify install script, part: C functions the tables need
+ * (the queue's row check, the number rule of opt_outs).
+ * The Makefile concatenates the parts in src/sql, in name order, into
+ * guestbook_notify--<version>.sql.
+ */
+
+/*
+ * _queue_row_valid: the row rules of notification_queue (and its archive),
+ * as ONE check constraint calling this C function (src/row_check.c).
+ * PostgreSQL 15 reads every CHECK constraint's stored expression back
+ * (stringToNode) and plans it once per statement execution -- for the app's
+ * trigger, once per assignment.  Five column/table CHECKs with their
+ * IN-lists cost ~10-15 us of the ~100 us the trigger added per assignment
+ * (tests/bench/README.md, profiling notes 3); a call of this function is a
+ * FuncExpr of five Vars.  The rules: channel 'whatsapp'; status
+ * pending|sent|failed|cancelled; attempt_count >= 0; delivery_status NULL
+ * or sent|delivered|read|failed; 'sent' needs sent_at.  As with separate
+ * CHECKs, a part that is NULL passes.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._queue_row_valid(
+	p_channel text, p_status text, p_attempt_count integer,
+	p_delivery_status text, p_sent_at timestamptz)
+RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_queue_row_valid';
+
+/*
+ * ---- numbers -----------------------------------------------------------
+ * _normalize_number: canonical digits 628... or NULL when the input is not an
+ * Indonesian mobile number (whatsapp-api.md §4):
+ *   drop "(0)", spaces, ( ) . / -; "+" or "00" = international prefix;
+ *   a leading 0 (trunk prefix) or a bare 8... gets 62; "+62 0812..." drops
+ *   the trunk 0 kept after the country code; then ^628[1-35-9][0-9]{7,10}$.
+ * C (src/normalize.c): the one number rule (opt_outs, providers).  White space is what the
+ * regular expression class [[:space:]] matches under the database's locale.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._normalize_number(p_number text)
+RETURNS text
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_normalize_number_sql';
+
+
+/*
+ * guestbook_notify install script, part wake() and worker_status().
+ * The Makefile concatenates the parts in src/sql, in name order, into
+ * guestbook_notify--<version>.sql.
+ */
+
+-- Nudge the worker: it wakes when the calling transaction commits.
+CREATE OR REPLACE FUNCTION guestbook_notify.wake()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'guestbook_notify_wake';
+
+-- One row per configured worker: the database it serves, what it is
+-- doing and what it has done since the server started.  paused_reason is
+-- set while sending is paused by an account-level provider error (the
+-- workers of a database share it).  audit_pending: case_events rows waiting
+-- in audit_outbox to be written into the app's table (as last seen by the
+-- worker); events_pending: trigger events not yet turned into queue rows.
+CREATE OR REPLACE FUNCTION guestbook_notify.worker_status()
+RETURNS TABLE (
+	pid integer,
+	database name,
+	state text,
+	paused_reason text,
+	in_flight integer,
+	sent bigint,
+	failed bigint,
+	retried bigint,
+	audit_pending bigint,
+	events_pending bigint,
+	last_error text
+)
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'guestbook_notify_worker_status';
+
+-- Tell the launcher the extension is here, so this database's workers start
+-- at once (called at the end of the install and upgrade scripts).
+CREATE OR REPLACE FUNCTION guestbook_notify._extension_installed()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_extension_installed';
+
+/*
+ * guestbook_notify install script, part: how the extension reaches the
+ * app's tables, numbers and rendering.
+ * The Makefile concatenates the parts in src/sql, in name order, into
+ * guestbook_notify--<version>.sql.
+ */
+
+/*
+ * The trust model (README "Trust model").
+ *
+ * The guestbook tables live in a schema the app chooses (attach()) and
+ * belong to the app's owner, a role that must never gain the extension's
+ * rights.  So privileged code -- the worker (a superuser connection) and
+ * the SECURITY DEFINER functions -- never reads or writes an app table
+ * itself: it goes through the C functions below (src/app_access.c,
+ * src/app_lookup.c, src/audit.c), which
+ *   - resolve <schema>.<table> themselves and accept only a plain or
+ *     partitioned table (a view or foreign table put in its place is an
+ *     error naming it, never read);
+ *   - run as that table's owner, in a security-restricted operation, with
+ *     search_path pg_catalog, pg_temp: the owner's triggers, defaults,
+ *     checks and policies run with the owner's rights only;
+ *   - check that the statement reads that table and nothing else.
+ * Every SQL function of the extension pins search_path to pg_catalog,
+ * pg_temp and never puts the app's schema on it, so no name resolves to an
+ * object the app's owner made (a function shadowing a pg_catalog name with
+ * a closer argument type, say).  The triggers read nothing of the app's
+ * but NEW and OLD (src/trigger.c).
+ */
+
+/*
+ * _app_select: p_sql, a SELECT reading <p_schema>.<p_table> only, run as
+ * that table's owner in a security-restricted operation; each row as a
+ * jsonb object.  $1..$n are p_args (text).  p_schema must be attached and
+ * p_table one of the guestbook tables.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._app_select(
+	p_schema name, p_table name, p_sql text, p_args text[] DEFAULT '{}')
+RETURNS SETOF jsonb
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_app_select';
+
+/*
+ * _case_schema: the attached schema whose cases table holds p_case_id, or
+ * NULL (each cases table read as its owner).
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._case_schema(p_case_id uuid)
+RETURNS name
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_case_schema_sql';
+
+/*
+ * _case_params_by_id: the template values of case p_case_id in p_schema
+ * (read as the owners of cases and org_units), for p_recipient_name; NULL
+ * if there is no such case.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._case_params_by_id(
+	p_schema name, p_case_id uuid, p_recipient_name text)
+RETURNS jsonb
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_case_params_by_id_sql';
+
+/*
+ * _find_contact: the recipient of an escalation of a case in org unit
+ * p_org_unit_id of p_schema (SPEC §2): 'lead' = the first active lead
+ * contact (by name) of the unit or, walking parent_id up, of its nearest
+ * ancestor that has one; 'kadis' = the first active kadis contact of the
+ * root unit of the tree.  When there is none, problem says why (the
+ * notification is a failed row with it).
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._find_contact(
+	p_schema name, p_org_unit_id uuid, p_contact_type text,
+	OUT contact_name text, OUT whatsapp_number text, OUT problem text)
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_find_contact_sql';
+
+/*
+ * _case_event: a case_events row for the app's audit trail, queued in
+ * audit_outbox; the worker writes it as the owner of <p_schema>.case_events
+ * (src/audit.c).
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._case_event(
+	p_schema name, p_case_id uuid, p_event_type text, p_details jsonb)
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_case_event_sql';
+
+/*
+ * ---- numbers ------------------------------------------------------------
+ * normalize_number: _normalize_number for explicit calls: invalid input
+ * (NULL included) is an error that names the input and shows the accepted
+ * forms.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.normalize_number(number text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n text := guestbook_notify._normalize_number(number);
+BEGIN
+	IF n IS NULL THEN
+		RAISE EXCEPTION 'invalid WhatsApp number %',
+				coalesce('"' || number || '"', 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'An Indonesian mobile number is needed: 62, then 8, then 8 to 11 more digits (the second digit is never 0 or 4).',
+				  HINT = 'Accepted forms: 0812-3456-7890, +62 812 3456 7890, 6281234567890, 812 3456 7890.';
+	END IF;
+	RETURN n;
+END;
+$$;
+
+/*
+ * ---- rendering ----------------------------------------------------------
+ * _render_text: one pass over the {{name}} placeholders of p_body (spaces
+ * around the name allowed), linear in its length.  A placeholder whose name
+ * is a key of p_params becomes that value (JSON null = empty), byte for
+ * byte; a value is never scanned again, so text typed by a visitor that
+ * contains "{{case_code}}" stays as typed.  A placeholder whose name is not
+ * a key is LEFT AS IS, so a typo in an edited template shows in the preview
+ * and in the message instead of vanishing.  The result is cut to 4096
+ * characters (WhatsApp's limit for a text body) at a character boundary,
+ * with a visible marker, the total within 4096.  C (src/render.c), as are
+ * _template_arg(s) and _case_params below.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._render_text(p_body text, p_params jsonb)
+RETURNS text
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_render_text_sql';
+
+/*
+ * _template_arg: a value as a Cloud API template parameter, which may not
+ * contain newlines or tabs, nor more than 4 consecutive spaces, nor be empty.
+ * Only template_args are flattened; message_text stays byte-exact.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._template_arg(p_value text)
+RETURNS text
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_template_arg_sql';
+
+/*
+ * _template_args: the values of p_names from p_params, as template args,
+ * within Meta's limits for a template message (1,024 characters for the
+ * body with its parameters, 32,768 for one parameter): the longest values
+ * are cut first, with the marker message_text uses.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._template_args(p_names text[], p_params jsonb)
+RETURNS text[]
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_template_args_sql';
+
+/*
+ * _case_params: the template values of one case.  Missing values read '-'.
+ *   summary: visitor 'Nama: ..\nNIP/NIK: ..\nKeperluan: ..';
+ *            surat 'No. Surat: ..\nPerihal: ..'
+ *   detail_url: <guestbook_notify.app_base_url>/admin/cases/<id>
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._case_params(
+	p_case_id uuid, p_code text, p_case_type text, p_unit_tujuan text,
+	p_org_unit_name text, p_visitor_name text, p_visitor_id_number text,
+	p_purpose text, p_surat_tracking_no text, p_surat_perihal text,
+	p_recipient_name text)
+RETURNS jsonb
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'gbn_case_params_sql';
+
+/*
+ * _enqueue_row: the one place that writes a new notification_queue row, for
+ * the worker's event processing and for enqueue().  C (src/enqueue.c, which
+ * has the rules: failed/cancelled rows with their reasons, dedupe_key ON
+ * CONFLICT DO NOTHING returning the existing row's id, the in-place redo of
+ * a row that failed for want of a number, case_events 'notification_failed'
+ * queued, the wake at commit).
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._enqueue_row(
+	p_template_key text, p_number_raw text, p_recipient_name text,
+	p_recipient_role text, p_params jsonb, p_case_id uuid, p_app_schema text,
+	p_dedupe_key text, p_scheduled_at timestamptz, p_problem text)
+RETURNS uuid
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_enqueue_row_sql';
+
+/*
+ * guestbook_notify install script, part triggers, attach() and detach().
+ * The Makefile concatenates the parts in src/sql, in name order, into
+ * guestbook_notify--<version>.sql.
+ */
+
+/*
+ * ---- triggers ----------------------------------------------------------
+ * _trg_event(kind): AFTER INSERT ON <schema>.case_assignments ('assigned')
+ * and AFTER INSERT / UPDATE OF status, escalation_level ON <schema>.cases
+ * ('escalated', with WHEN clauses that let only transitions through).  It
+ * records one narrow trigger_events row from NEW and OLD alone -- no
+ * look-up, no rendering -- and wakes the worker at commit; the worker
+ * resolves the recipient (as the owners of the app's tables), renders,
+ * dedupes and writes the queue row (src/events.c).  "At lead" =
+ * escalation_level 'lead', or 'none' with status 'escalated'; "at kadis" =
+ * escalation_level 'kadis'; a row that reaches a level it was not at
+ * notifies that level's contact.  Never aborts the app's transaction for a
+ * notification problem: a wrong recipient, number or template becomes a
+ * 'failed' row with the reason (+ case_events 'notification_failed'), an
+ * opted-out number a 'cancelled' row.  C (src/trigger.c), not SECURITY
+ * DEFINER: it becomes the owner of trigger_events for its one INSERT.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._trg_event()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'gbn_trg_event';
+
+/*
+ * ---- attach / detach ---------------------------------------------------
+ */
+
+/*
+ * attach: check that <schema> has the guestbook tables and columns of SPEC
+ * §1 (one error naming everything missing), that they are tables (not
+ * views...) with uuid keys, create the triggers and record the schema.  Idempotent: attaching again re-creates the triggers and
+ * returns false.  Run it as a superuser (or the tables' owner with EXECUTE
+ * on the trigger functions): it is SECURITY INVOKER on purpose.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.attach(schema name DEFAULT 'public')
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_schema name := attach.schema;
+	v_tables text[];
+	v_columns text[];
+	v_new boolean;
+BEGIN
+	IF v_schema IS NULL THEN
+		RAISE EXCEPTION 'schema name must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = v_schema) THEN
+		RAISE EXCEPTION 'schema "%" does not exist', v_schema
+			USING ERRCODE = 'invalid_schema_name';
+	END IF;
+
+	WITH req(tbl, col, ord) AS (
+		VALUES
+			('org_units', '{id,code,name,parent_id}'::text[], 1),
+			('users', '{id,full_name,role,org_unit_id,whatsapp_number,is_active}', 2),
+			('org_unit_contacts', '{id,org_unit_id,contact_type,name,whatsapp_number,is_active}', 3),
+			('cases', '{id,code,case_type,status,escalation_level,org_unit_id,unit_tujuan,'
+					  'assigned_operator_id,visitor_name,visitor_id_number,purpose,'
+					  'surat_tracking_no,surat_perihal,created_at,updated_at}', 4),
+			('case_assignments', '{id,case_id,operator_id,assigned_by,assigned_at}', 5),
+			('case_events', '{id,case_id,event_type,actor_id,details,created_at}', 6)
+	), rel AS (
+		SELECT req.tbl, req.col, req.ord, c.oid
+		  FROM req
+		  LEFT JOIN (pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+					 AND n.nspname = v_schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))
+			ON c.relname = req.tbl
+	), missing AS (
+		SELECT rel.ord, 0 AS colord, format('%I.%I', v_schema, rel.tbl) AS what, true AS is_table
+		  FROM rel WHERE rel.oid IS NULL
+		UNION ALL
+		SELECT rel.ord, col.i, format('%I.%I.%I', v_schema, rel.tbl, col.name), false
+		  FROM rel
+		 CROSS JOIN LATERAL unnest(rel.col) WITH ORDINALITY AS col(name, i)
+		 WHERE rel.oid IS NOT NULL
+		   AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+							WHERE a.attrelid = rel.oid AND a.attname = col.name
+							  AND a.attnum > 0 AND NOT a.attisdropped)
+	)
+	SELECT array_agg(what ORDER BY ord, colord) FILTER (WHERE is_table),
+		   array_agg(what ORDER BY ord, colord) FILTER (WHERE NOT is_table)
+	  INTO v_tables, v_columns
+	  FROM missing;
+
+	IF v_tables IS NOT NULL OR v_columns IS NOT NULL THEN
+		RAISE EXCEPTION 'schema "%" lacks guestbook tables or columns that guestbook_notify needs',
+				v_schema
+			USING ERRCODE = CASE WHEN v_tables IS NOT NULL THEN 'undefined_table'
+								 ELSE 'undefined_column' END,
+				  DETAIL = concat_ws(' ',
+							'Missing tables: ' || array_to_string(v_tables, ', ') || '.',
+							'Missing columns: ' || array_to_string(v_columns, ', ') || '.'),
+				  HINT = 'The guestbook tables and their columns are listed in the README; tests/schema/guestbook.sql is a reference schema.';
+	END IF;
+
+	-- tables only: a view, foreign table or materialized view would be
+	-- read in the tables' stead (README "Trust model")
+	SELECT array_agg(format('%I.%I is %s', v_schema, c.relname,
+							CASE c.relkind WHEN 'v' THEN 'a view'
+										   WHEN 'm' THEN 'a materialized view'
+										   WHEN 'f' THEN 'a foreign table'
+										   ELSE 'not a table' END)
+					 ORDER BY c.relname)
+	  INTO v_tables
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE n.nspname = v_schema
+	   AND c.relname IN ('org_units', 'users', 'org_unit_contacts', 'cases',
+						 'case_assignments', 'case_events')
+	   AND c.relkind NOT IN ('r', 'p');
+	IF v_tables IS NOT NULL THEN
+		RAISE EXCEPTION 'the guestbook tables of schema "%" must be tables', v_schema
+			USING ERRCODE = 'wrong_object_type',
+				  DETAIL = array_to_string(v_tables, '; ') || '.',
+				  HINT = 'guestbook_notify reads and writes the app''s tables only, each as its owner.';
+	END IF;
+
+	-- the keys the triggers copy and the worker looks up are uuid (SPEC §1)
+	SELECT array_agg(format('%I.%I.%I is %s', v_schema, c.relname, a.attname,
+							format_type(a.atttypid, a.atttypmod))
+					 ORDER BY c.relname, a.attname)
+	  INTO v_columns
+	  FROM pg_class c
+	  JOIN pg_namespace n ON n.oid = c.relnamespace
+	  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	 WHERE n.nspname = v_schema
+	   AND (c.relname, a.attname) IN (('org_units', 'id'), ('org_units', 'parent_id'),
+									  ('users', 'id'), ('org_unit_contacts', 'org_unit_id'),
+									  ('cases', 'id'), ('cases', 'org_unit_id'),
+									  ('case_assignments', 'id'), ('case_assignments', 'case_id'),
+									  ('case_assignments', 'operator_id'), ('case_events', 'case_id'))
+	   AND a.atttypid <> 'uuid'::regtype;
+	IF v_columns IS NOT NULL THEN
+		RAISE EXCEPTION 'the key columns of the guestbook tables of schema "%" must be of type uuid', v_schema
+			USING ERRCODE = 'datatype_mismatch',
+				  DETAIL = array_to_string(v_columns, '; ') || '.';
+	END IF;
+
+	EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_assigned '
+				   'AFTER INSERT ON %I.case_assignments '
+				   'FOR EACH ROW EXECUTE FUNCTION guestbook_notify._trg_event(''assigned'')', v_schema);
+	EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_escalated '
+				   'AFTER UPDATE OF status, escalation_level ON %I.cases '
+				   'FOR EACH ROW WHEN ('
+				   '(NEW.escalation_level = ''kadis'' AND OLD.escalation_level IS DISTINCT FROM ''kadis'') '
+				   'OR ((NEW.escalation_level = ''lead'' OR (NEW.escalation_level = ''none'' AND NEW.status = ''escalated'')) '
+				   'AND NOT coalesce(OLD.escalation_level = ''lead'' OR (OLD.escalation_level = ''none'' AND OLD.status = ''escalated''), false))) '
+				   'EXECUTE FUNCTION guestbook_notify._trg_event(''escalated'')', v_schema);
+	EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_escalated_insert '
+				   'AFTER INSERT ON %I.cases '
+				   'FOR EACH ROW WHEN (NEW.escalation_level IN (''lead'', ''kadis'') '
+				   'OR (NEW.escalation_level = ''none'' AND NEW.status = ''escalated'')) '
+				   'EXECUTE FUNCTION guestbook_notify._trg_event(''escalated'')', v_schema);
+
+	INSERT INTO guestbook_notify.attached_schemas (schema_name) VALUES (v_schema)
+	ON CONFLICT (schema_name) DO NOTHING;
+	v_new := FOUND;
+	IF NOT v_new THEN
+		RAISE NOTICE 'schema "%" was already attached; its triggers were re-created', v_schema;
+	END IF;
+	RETURN v_new;
+END;
+$$;
+
+/*
+ * detach: drop the triggers and forget the schema.  Queue rows stay.
+ * Returns false (with a NOTICE) when the schema was not attached.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.detach(schema name DEFAULT 'public')
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_schema name := detach.schema;
+	v_trigger text;
+	v_was boolean;
+BEGIN
+	IF v_schema IS NULL THEN
+		RAISE EXCEPTION 'schema name must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	FOR v_trigger IN
+		SELECT format('DROP TRIGGER %I ON %I.%I', t.tgname, n.nspname, c.relname)
+		  FROM pg_trigger t
+		  JOIN pg_class c ON c.oid = t.tgrelid
+		  JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE n.nspname = v_schema
+		   AND t.tgname IN ('guestbook_notify_assigned', 'guestbook_notify_escalated',
+							'guestbook_notify_escalated_insert')
+		   AND (c.relname IN ('case_assignments', 'cases')
+				OR t.tgfoid = 'guestbook_notify._trg_event()'::regprocedure)
+		 ORDER BY 1
+	LOOP
+		EXECUTE v_trigger;
+	END LOOP;
+	DELETE FROM guestbook_notify.attached_schemas a WHERE a.schema_name = v_schema;
+	v_was := FOUND;
+	IF NOT v_was THEN
+		RAISE NOTICE 'schema "%" was not attached', v_schema;
+	END IF;
+	RETURN v_was;
+END;
+$$;
+
+/*
+ * guestbook_notify install script, part the SQL API.
+ * The Makefile concatenates the parts in src/sql, in name order, into
+ * guestbook_notify--<version>.sql.
+ */
+
+/*
+ * ---- SQL API -----------------------------------------------------------
+ */
+
+/*
+ * enqueue: queue one message by hand.  With case_id, the case's values fill
+ * the template (params override them) and case_events are written in the
+ * case's schema.  Bad arguments are errors.  An opted-out number still gets
+ * a row, 'cancelled' with last_error 'recipient opted out', whose id is
+ * returned.  A dedupe_key already in the queue returns that row's id and
+ * writes nothing.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.enqueue(
+	template_key text,
+	to_number text,
+	case_id uuid DEFAULT NULL,
+	params jsonb DEFAULT '{}',
+	dedupe_key text DEFAULT NULL,
+	scheduled_at timestamptz DEFAULT now())
+RETURNS uuid
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_key text := enqueue.template_key;
+	v_case uuid := enqueue.case_id;
+	v_params jsonb := coalesce(enqueue.params, '{}');
+	v_number text;
+	v_schema name;
+	v_case_params jsonb;
+BEGIN
+	IF v_key IS NULL THEN
+		RAISE EXCEPTION 'template key must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM guestbook_notify.templates t WHERE t.key = v_key) THEN
+		RAISE EXCEPTION 'template "%" does not exist', v_key
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'The templates are the rows of guestbook_notify.templates.';
+	END IF;
+	v_number := guestbook_notify.normalize_number(enqueue.to_number);
+	IF jsonb_typeof(v_params) <> 'object' THEN
+		RAISE EXCEPTION 'params must be a JSON object, not %', jsonb_typeof(v_params)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the placeholder values by name, e.g. ''{"case_code": "ABC123"}''.';
+	END IF;
+
+	IF v_case IS NOT NULL THEN
+		v_schema := guestbook_notify._case_schema(v_case);
+		IF v_schema IS NULL THEN
+			RAISE EXCEPTION 'case % not found', v_case
+				USING ERRCODE = 'foreign_key_violation',
+					  DETAIL = 'No attached schema has this case in its cases table.',
+					  HINT = 'Attached schemas are listed in guestbook_notify.attached_schemas; see attach().';
+		END IF;
+		v_case_params := guestbook_notify._case_params_by_id(v_schema, v_case,
+															 v_params ->> 'recipient_name');
+		v_params := coalesce(v_case_params, '{}') || v_params;
+	END IF;
+
+	RETURN guestbook_notify._enqueue_row(
+		v_key, enqueue.to_number, v_params ->> 'recipient_name', 'manual', v_params,
+		v_case, v_schema::text, enqueue.dedupe_key, coalesce(enqueue.scheduled_at, now()), NULL);
+END;
+$$;
+
+/*
+ * render: preview the message template_key would produce for case_id, with
+ * the recipient the worker would pick (assigned: the case's assigned
+ * operator, else the operator of its latest assignment; escalated_lead /
+ * escalated_kadis: the contact found).  Same renderer as the worker.  Reads
+ * the case (visitor name, NIP/NIK): not PUBLIC.  The app's tables are read
+ * as their owners (_app_select, _find_contact, _case_params_by_id).
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.render(template_key text, case_id uuid)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_key text := render.template_key;
+	v_case uuid := render.case_id;
+	t guestbook_notify.templates%ROWTYPE;
+	v_schema name;
+	v_row jsonb;
+	v_operator text;
+	v_recipient text;
+BEGIN
+	IF v_key IS NULL OR v_case IS NULL THEN
+		RAISE EXCEPTION 'template key and case id must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO t FROM guestbook_notify.templates WHERE templates.key = v_key;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'template "%" does not exist', v_key
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'The templates are the rows of guestbook_notify.templates.';
+	END IF;
+	v_schema := guestbook_notify._case_schema(v_case);
+	IF v_schema IS NULL THEN
+		RAISE EXCEPTION 'case % not found', v_case
+			USING ERRCODE = 'foreign_key_violation',
+				  DETAIL = 'No attached schema has this case in its cases table.',
+				  HINT = 'Attached schemas are listed in guestbook_notify.attached_schemas; see attach().';
+	END IF;
+
+	SELECT r INTO v_row
+	  FROM guestbook_notify._app_select(v_schema, 'cases',
+			format('SELECT c.org_unit_id::text AS unit, c.assigned_operator_id::text AS operator'
+				   ' FROM %I.cases c WHERE c.id = $1::uuid', v_schema),
+			ARRAY[v_case::text]) r;
+	IF v_key = 'assigned' THEN
+		-- the case's operator, else the one of its latest assignment
+		v_operator := v_row ->> 'operator';
+		IF v_operator IS NULL THEN
+			SELECT r ->> 'operator' INTO v_operator
+			  FROM guestbook_notify._app_select(v_schema, 'case_assignments',
+					format('SELECT a.operator_id::text AS operator FROM %I.case_assignments a'
+						   ' WHERE a.case_id = $1::uuid ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1',
+						   v_schema),
+					ARRAY[v_case::text]) r;
+		END IF;
+		SELECT r ->> 'name' INTO v_recipient
+		  FROM guestbook_notify._app_select(v_schema, 'users',
+				format('SELECT u.full_name::text AS name FROM %I.users u WHERE u.id = $1::uuid',
+					   v_schema),
+				ARRAY[v_operator]) r;
+	ELSIF v_key IN ('escalated_lead', 'escalated_kadis') THEN
+		SELECT f.contact_name INTO v_recipient
+		  FROM guestbook_notify._find_contact(v_schema, (v_row ->> 'unit')::uuid,
+											  substr(v_key, 11)) f;
+	END IF;
+	RETURN guestbook_notify._render_text(
+		t.body, guestbook_notify._case_params_by_id(v_schema, v_case, v_recipient));
+END;
+$$;
+
+/*
+ * requeue: a failed or cancelled row goes back to pending, due now, with
+ * its attempts counted from zero (the attempts table keeps the history).
+ * false for a pending or sent row; an error for an unknown id or for a row
+ * without a valid number (nothing could be sent: fix the number and enqueue
+ * again).  An opted-out number is cancelled again when the worker claims it.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.requeue(id uuid)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r guestbook_notify.notification_queue%ROWTYPE;
+BEGIN
+	SELECT * INTO r FROM guestbook_notify.notification_queue q WHERE q.id = requeue.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'notification % does not exist', coalesce(requeue.id::text, 'NULL')
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	IF r.status NOT IN ('failed', 'cancelled') THEN
+		RETURN false;
+	END IF;
+	IF r.to_number IS NULL THEN
+		RAISE EXCEPTION 'notification % has no valid recipient number', r.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = coalesce(r.last_error, 'to_number is NULL.'),
+				  HINT = 'Fix the number or contact in the app, then enqueue the message again.';
+	END IF;
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = 'pending', scheduled_at = now(), attempt_count = 0,
+		   last_error = NULL, lease_until = NULL, leased_by = NULL, updated_at = now()
+	 WHERE q.id = r.id;
+	PERFORM guestbook_notify.wake();
+	RETURN true;
+END;
+$$;
+
+/*
+ * cancel: a pending row that is not in flight, or a failed row, becomes
+ * cancelled (last_error says by whom); anything else: false.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.cancel(id uuid)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r guestbook_notify.notification_queue%ROWTYPE;
+BEGIN
+	SELECT * INTO r FROM guestbook_notify.notification_queue q WHERE q.id = cancel.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'notification % does not exist', coalesce(cancel.id::text, 'NULL')
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	IF NOT (r.status = 'failed'
+			OR (r.status = 'pending'
+				AND guestbook_notify._lease_is_free(r.lease_until, r.leased_by,
+													guestbook_notify._live_pids()))) THEN
+		RETURN false;
+	END IF;
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = 'cancelled',
+		   last_error = format('cancelled by %s', session_user)
+						|| coalesce(' (' || q.last_error || ')', ''),
+		   lease_until = NULL, leased_by = NULL, updated_at = now()
+	 WHERE q.id = r.id;
+	RETURN true;
+END;
+$$;
+
+/*
+ * requeue_failed: requeue() every failed row that failed (updated_at) at or
+ * after since and has a number that is not opted out.  Returns how many.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.requeue_failed(since timestamptz DEFAULT '-infinity')
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n bigint;
+BEGIN
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = 'pending', scheduled_at = now(), attempt_count = 0,
+		   last_error = NULL, lease_until = NULL, leased_by = NULL, updated_at = now()
+	 WHERE q.status = 'failed'
+	   AND q.updated_at >= coalesce(requeue_failed.since, '-infinity')
+	   AND q.to_number IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = q.to_number);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF n > 0 THEN
+		PERFORM guestbook_notify.wake();
+	END IF;
+	RETURN n;
+END;
+$$;
+
+/*
+ * opt_out: the number must not be messaged (upsert; a NULL reason keeps the
+ * old one).  Its pending rows that are not in flight are cancelled with
+ * last_error 'recipient opted out'; the worker re-checks at claim time for
+ * the others.  Returns the number of rows cancelled.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.opt_out(number text, reason text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_number text := guestbook_notify.normalize_number(opt_out.number);
+	n bigint;
+BEGIN
+	INSERT INTO guestbook_notify.opt_outs AS o (number, reason)
+	VALUES (v_number, opt_out.reason)
+	ON CONFLICT ON CONSTRAINT opt_outs_pkey
+	DO UPDATE SET reason = coalesce(EXCLUDED.reason, o.reason);
+
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = 'cancelled', last_error = 'recipient opted out', updated_at = now()
+	 WHERE q.to_number = v_number
+	   AND q.status = 'pending'
+	   AND guestbook_notify._lease_is_free(q.lease_until, q.leased_by,
+										   guestbook_notify._live_pids());
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+/*
+ * opt_in: the number may be messaged again.  Rows cancelled meanwhile stay
+ * cancelled (requeue() them if wanted).  false if it was not opted out.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.opt_in(number text)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM guestbook_notify.opt_outs o
+	 WHERE o.number = guestbook_notify.normalize_number(opt_in.number);
+	RETURN FOUND;
+END;
+$$;
+
+/*
+ * process_events: what the worker does first, by hand -- turn up to
+ * max_events trigger events into queue rows (src/events.c).  Waits for a
+ * worker that is doing it.  Returns how many events were processed.  For
+ * operators and tests; the worker needs no help.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.process_events(max_events integer DEFAULT 1000)
+RETURNS integer
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_process_events_sql';
+
+/*
+ * write_audit: the worker's audit step, by hand -- write up to max_rows
+ * queued case_events rows into the app's tables, each as the table's owner
+ * (src/audit.c).  Returns how many were written; the others stay queued
+ * with their error.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.write_audit(max_rows integer DEFAULT 1000)
+RETURNS integer
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gbn_write_audit_sql';
+
+/*
+ * guestbook_notify install script, part delivery statuses from webhooks.
+ * The Makefile concatenates the parts in src/sql, in name order, into
+ * guestbook_notify--<version>.sql.
+ */
+
+/*
+ * ---- delivery status (webhooks) ----------------------------------------
+ * delivery_status ranks sent < delivered < read < failed; a status never
+ * lowers it (a late 'delivered' after 'read' only fills delivered_at) and
+ * 'failed' is terminal.  A 'failed' status keeps the queue status 'sent'
+ * (the provider accepted the request: the queue's status is about the
+ * send), sets delivery_status 'failed', delivery_error, a readable
+ * last_error, and writes case_events 'notification_failed'.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._delivery_error_text(p_error jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT 'delivery failed'
+		   || coalesce(': ' || nullif(concat_ws(' ', e ->> 'code',
+												 coalesce(e ->> 'title', e ->> 'message')), ''), '')
+		   || coalesce(' (' || (e -> 'error_data' ->> 'details') || ')', '')
+	  FROM (SELECT CASE jsonb_typeof(p_error)
+					   WHEN 'array' THEN p_error -> 0
+					   WHEN 'object' THEN p_error
+				   END AS e) AS s
+$$;
+
+CREATE OR REPLACE FUNCTION guestbook_notify._apply_status(
+	p_wamid text, p_status text, p_at timestamptz, p_error jsonb)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	v_new int := CASE p_status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
+							   WHEN 'read' THEN 3 WHEN 'failed' THEN 4 END;
+	v_old int;
+	v_at timestamptz := coalesce(p_at, now());
+	v_matched boolean := false;
+BEGIN
+	FOR r IN SELECT q.id, q.delivery_status, q.delivered_at, q.read_at, q.case_id,
+					q.app_schema, q.template_key, q.recipient_role, q.to_number
+			   FROM guestbook_notify.notification_queue q
+			  WHERE q.provider_message_id = p_wamid COLLATE "default"
+			  ORDER BY q.id
+				FOR UPDATE
+	LOOP
+		v_matched := true;
+		v_old := CASE r.delivery_status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
+										WHEN 'read' THEN 3 WHEN 'failed' THEN 4 ELSE 0 END;
+		CONTINUE WHEN v_old = 4;		-- failed is terminal
+		CONTINUE WHEN v_new <= v_old
+				  AND NOT (p_status = 'delivered' AND r.delivered_at IS NULL)
+				  AND NOT (p_status = 'read' AND r.read_at IS NULL);
+
+		UPDATE guestbook_notify.notification_queue q
+		   SET delivery_status = CASE WHEN v_new > v_old THEN p_status ELSE q.delivery_status END,
+			   delivery_status_at = CASE WHEN v_new > v_old THEN v_at ELSE q.delivery_status_at END,
+			   delivered_at = CASE WHEN p_status = 'delivered' THEN coalesce(q.delivered_at, v_at)
+								   ELSE q.delivered_at END,
+			   read_at = CASE WHEN p_status = 'read' THEN coalesce(q.read_at, v_at)
+							  ELSE q.read_at END,
+			   delivery_error = CASE WHEN p_status = 'failed' THEN p_error ELSE q.delivery_error END,
+			   last_error = CASE WHEN p_status = 'failed'
+								 THEN guestbook_notify._delivery_error_text(p_error)
+								 ELSE q.last_error END,
+			   updated_at = now()
+		 WHERE q.id = r.id;
+
+		IF p_status = 'failed' AND r.case_id IS NOT NULL AND r.app_schema IS NOT NULL THEN
+			PERFORM guestbook_notify._case_event(r.app_schema, r.case_id, 'notification_failed',
+				jsonb_build_object('notification_id', r.id,
+								   'template', r.template_key,
+								   'recipient_role', r.recipient_role,
+								   'to_number', r.to_number,
+								   'provider_message_id', p_wamid,
+								   'error', guestbook_notify._delivery_error_text(p_error),
+								   'delivery_error', p_error));
+		END IF;
+	END LOOP;
+	RETURN v_matched;
+END;
+$$;
+
+/*
+ * record_status: one delivery status from the app's webhook receiver.
+ * Returns true when the provider message id is one of ours (whether or not
+ * it changed anything: repeats are harmless), false when it is unknown.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.record_status(
+	provider_message_id text,
+	status text,
+	at timestamptz DEFAULT now(),
+	error jsonb DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF nullif(record_status.provider_message_id, '') IS NULL THEN
+		RAISE EXCEPTION 'provider message id must not be empty'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF record_status.status IS NULL
+	   OR record_status.status NOT IN ('sent', 'delivered', 'read', 'failed') THEN
+		RAISE EXCEPTION 'invalid delivery status %',
+				coalesce('"' || record_status.status || '"', 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Accepted: sent, delivered, read, failed.';
+	END IF;
+	RETURN guestbook_notify._apply_status(record_status.provider_message_id,
+										  record_status.status, record_status.at,
+										  record_status.error);
+END;
+$$;
+
+/*
+ * ingest_webhook: Meta's status webhook body (entry[].changes[].value
+ * .statuses[]).  Applies each sent/delivered/read/failed status and returns
+ * how many were for our messages.  Other statuses ('played', ...), other
+ * change fields and unknown wamids are ignored; a payload that does not have
+ * the documented shape is an error naming the offending path.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.ingest_webhook(payload jsonb)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p jsonb := ingest_webhook.payload;
+	e jsonb;
+	ch jsonb;
+	st jsonb;
+	ei bigint;
+	ci bigint;
+	si bigint;
+	v_path text;
+	v_at timestamptz;
+	v_ts text;
+	n integer := 0;
+BEGIN
+	IF p IS NULL OR jsonb_typeof(p) <> 'object' THEN
+		RAISE EXCEPTION 'webhook payload must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the request body of Meta''s webhook: {"object": "whatsapp_business_account", "entry": [...]}.';
+	END IF;
+	IF jsonb_typeof(p -> 'entry') IS DISTINCT FROM 'array' THEN
+		RAISE EXCEPTION 'malformed webhook payload: "entry" is not an array'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the request body of Meta''s webhook: {"object": "whatsapp_business_account", "entry": [...]}.';
+	END IF;
+
+	FOR e, ei IN SELECT x.v, x.i - 1 FROM jsonb_array_elements(p -> 'entry') WITH ORDINALITY AS x(v, i)
+	LOOP
+		IF jsonb_typeof(e) <> 'object' THEN
+			RAISE EXCEPTION 'malformed webhook payload: entry[%] is not an object', ei
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		CONTINUE WHEN e -> 'changes' IS NULL;
+		IF jsonb_typeof(e -> 'changes') <> 'array' THEN
+			RAISE EXCEPTION 'malformed webhook payload: entry[%].changes is not an array', ei
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		FOR ch, ci IN SELECT x.v, x.i - 1 FROM jsonb_array_elements(e -> 'changes') WITH ORDINALITY AS x(v, i)
+		LOOP
+			v_path := format('entry[%s].changes[%s]', ei, ci);
+			IF jsonb_typeof(ch) <> 'object' THEN
+				RAISE EXCEPTION 'malformed webhook payload: % is not an object', v_path
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			CONTINUE WHEN coalesce(ch ->> 'field', 'messages') <> 'messages';
+			IF jsonb_typeof(ch -> 'value') IS DISTINCT FROM 'object' THEN
+				RAISE EXCEPTION 'malformed webhook payload: %.value is not an object', v_path
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			CONTINUE WHEN ch -> 'value' -> 'statuses' IS NULL;
+			IF jsonb_typeof(ch -> 'value' -> 'statuses') <> 'array' THEN
+				RAISE EXCEPTION 'malformed webhook payload: %.value.statuses is not an array', v_path
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			FOR st, si IN SELECT x.v, x.i - 1
+							FROM jsonb_array_elements(ch -> 'value' -> 'statuses') WITH ORDINALITY AS x(v, i)
+			LOOP
+				v_path := format('entry[%s].changes[%s].value.statuses[%s]', ei, ci, si);
+				IF jsonb_typeof(st) <> 'object'
+				   OR jsonb_typeof(st -> 'id') IS DISTINCT FROM 'string'
+				   OR jsonb_typeof(st -> 'status') IS DISTINCT FROM 'string' THEN
+					RAISE EXCEPTION 'malformed webhook payload: % has no string "id" and "status"', v_path
+						USING ERRCODE = 'invalid_parameter_value';
+				END IF;
+				v_ts := st ->> 'timestamp';
+				IF v_ts IS NULL THEN
+					v_at := now();
+				ELSIF v_ts ~ '^[0-9]{1,12}$' THEN
+					v_at := to_timestamp(v_ts::bigint);
+				ELSE
+					RAISE EXCEPTION 'malformed webhook payload: %.timestamp is not Unix seconds: %',
+							v_path, st -> 'timestamp'
+						USING ERRCODE = 'invalid_parameter_value';
+				END IF;
+				CONTINUE WHEN st ->> 'status' NOT IN ('sent', 'delivered', 'read', 'failed');
+				IF guestbook_notify._apply_status(st ->> 'id', st ->> 'status', v_at,
+												  st -> 'errors') THEN
+					n := n + 1;
+				END IF;
+			END LOOP;
+		END LOOP;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+
+/*
+ * guestbook_notify install script, part: the worker interface (called by
+ * the background worker only).
+ * The Makefile concatenates the parts in src/sql, in name order, into
+ * guestbook_notify--<version>.sql.
+ */
+
+/*
+ * Plans of the worker's statements.  A queue's statistics are always stale:
+ * the worker's PL/pgSQL functions keep the plans made when the queue (or
+ * recipient_pacing) was nearly empty, and a plan made then reads the table
+ * sequentially -- the cheapest way through a few rows -- until autovacuum's
+ * next ANALYZE, on every call, however large the backlog has grown
+ * (tests/bench/README.md, profiling notes 4: two sequential scans of a
+ * 100,000-row backlog per claim took a whole core).  Every statement of the
+ * claims and of _record_result finds its rows through an index (a primary
+ * key or the due index), so these functions run with enable_seqscan = off:
+ * the index plan is the only one, whatever the estimates.  The
+ * SQL-language worker functions are planned at each call and need no such
+ * setting.
+ *
+ * Settings reach these functions as arguments from the worker (the C side
+ * defines and checks them); nothing here reads a setting.
+ *
+ * A row is free to claim when it is pending and due, and not leased, or its
+ * lease ran out, or the backend that leased it is gone (a crashed or killed
+ * worker: its requests died with it), so a restarted worker takes over at
+ * once.  A live worker renews the leases of the rows it holds
+ * (_renew_leases), so a lease never runs out under it.
+ */
+
+/*
+ * _lease_is_free: the lease predicate, in one place.  live: the pids of
+ * the backends alive now (_live_pids()).  No SET clause, so that it is
+ * inlined into the callers' scans (a SET would cost a GUC save and restore
+ * per row); every caller pins search_path itself, and the body names only
+ * pg_catalog objects.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._lease_is_free(
+	p_lease_until timestamptz, p_leased_by integer, p_live integer[])
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	SELECT p_lease_until IS NULL
+		   OR p_lease_until OPERATOR(pg_catalog.<) pg_catalog.now()
+		   OR p_leased_by OPERATOR(pg_catalog.<>) ALL (p_live)
+$$;
+
+/* the pids of the backends alive now */
+CREATE OR REPLACE FUNCTION guestbook_notify._live_pids()
+RETURNS integer[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ARRAY(SELECT s.pid FROM pg_catalog.pg_stat_get_activity(NULL) s
+				  WHERE s.pid IS NOT NULL)
+$$;
+
+/*
+ * _lease: lease the rows p_ids (locked by the caller) for p_lease_seconds;
+ * opted-out ones are cancelled instead (opt-out is checked again at send
+ * time).  Returns what the worker needs to send them; attempt_count counts
+ * the try now; claimed_at is when their pacing slots were taken.  Both
+ * statements find the rows by id only: a status condition would let a plan
+ * cached on a small queue pick a partial index of every pending row.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._lease(
+	p_ids uuid[], p_lease_seconds integer, p_claimed_at timestamptz)
+RETURNS TABLE (
+	id uuid, to_number text, message_text text, template_name text,
+	template_language text, template_args text[], attempt_count integer,
+	send_as text, claimed_at timestamptz)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+BEGIN
+	UPDATE guestbook_notify.notification_queue q
+	   SET status = 'cancelled', last_error = 'recipient opted out',
+		   lease_until = NULL, leased_by = NULL, updated_at = now()
+	 WHERE q.id = ANY (p_ids)
+	   AND EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = q.to_number);
+
+	RETURN QUERY
+	UPDATE guestbook_notify.notification_queue q
+	   SET lease_until = now() + make_interval(secs => p_lease_seconds),
+		   leased_by = pg_backend_pid(),
+		   attempt_count = q.attempt_count + 1,
+		   updated_at = now()
+	 WHERE q.id = ANY (p_ids)
+	   AND q.status = 'pending'
+	RETURNING q.id, q.to_number, q.message_text, q.template_name,
+			  q.template_language, q.template_args, q.attempt_count,
+			  q.send_as, p_claimed_at;
+END;
+$$;
+
+/*
+ * _claim_unpaced: lease up to p_limit due rows in queue order, with no
+ * recipient pacing (recipient_interval and recipient_hourly_cap both 0):
+ * one set-based statement, FOR UPDATE SKIP LOCKED.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._claim_unpaced(p_limit integer, p_lease_seconds integer)
+RETURNS TABLE (
+	id uuid, to_number text, message_text text, template_name text,
+	template_language text, template_args text[], attempt_count integer,
+	send_as text, claimed_at timestamptz)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+DECLARE
+	live integer[] := guestbook_notify._live_pids();
+	ids uuid[];
+BEGIN
+	ids := ARRAY(SELECT d.id
+				   FROM guestbook_notify.notification_queue d
+				  WHERE d.status = 'pending'
+					AND d.scheduled_at <= now()
+					AND guestbook_notify._lease_is_free(d.lease_until, d.leased_by, live)
+				  ORDER BY d.scheduled_at, d.id
+				  LIMIT p_limit
+					FOR UPDATE SKIP LOCKED);
+	RETURN QUERY SELECT * FROM guestbook_notify._lease(ids, p_lease_seconds, clock_timestamp());
+END;
+$$;
+
+/*
+ * _pacing_rows_exist: make the pacing rows of p_numbers that do not exist
+ * yet, in number order -- concurrent claims then wait for each other's new
+ * rows in one order only and cannot deadlock.  Enqueueing makes them, so
+ * this rarely inserts anything (only the missing ones are tried: ON
+ * CONFLICT would wait for a claim that is updating an existing row).
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._pacing_rows_exist(p_numbers text[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+	INSERT INTO guestbook_notify.recipient_pacing AS p
+		(to_number, next_allowed_at, window_start, window_count)
+	SELECT n, '-infinity', '-infinity', 0
+	  FROM unnest(p_numbers) AS n
+	 WHERE n IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM guestbook_notify.recipient_pacing e
+						WHERE e.to_number = n)
+	 ORDER BY n
+	ON CONFLICT ON CONSTRAINT recipient_pacing_pkey DO NOTHING;
+$$;
+
+/*
+ * _claim_paced: lease up to p_limit due rows, with recipient pacing: at
+ * most one message per number per p_interval_ms, across all workers, and
+ * at most p_hourly_cap per number per hour (0 = no cap).
+ *
+ * The due rows are looked at in queue order, a window of them, without
+ * locking them.  Going through them, each new number's pacing row is
+ * locked (SKIP LOCKED: a number another claim is deciding is left to the
+ * next claim -- no claim ever waits for another, so none can deadlock);
+ * then, against one moment t read from the clock -- not the transaction's
+ * start, which may be long past -- a number whose slot is free gives its
+ * first row to this claim and its next slot moves to t + gap; its other
+ * rows, and the rows of a number not free yet, move to that number's next
+ * slots, in order: deferred, never dropped.  Once the batch is full, no
+ * new number is looked at.  Only the rows taken or deferred are locked
+ * (SKIP LOCKED, re-checked), so other workers claim the rest meanwhile.  A
+ * number over its hourly cap is held until its hour ends, and its rows say
+ * so in last_error ('held: ...').  gap is the interval plus a margin (a
+ * twentieth of it, at least 20 ms and at most 250 ms) for the time between
+ * t and the request leaving; the worker sends a claimed row within that
+ * margin or gives it back untried (src/worker_send.c), so two messages to
+ * one number never leave less than the interval apart.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._claim_paced(
+	p_limit integer, p_lease_seconds integer, p_interval_ms integer,
+	p_hourly_cap integer)
+RETURNS TABLE (
+	id uuid, to_number text, message_text text, template_name text,
+	template_language text, template_args text[], attempt_count integer,
+	send_as text, claimed_at timestamptz)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+DECLARE
+	iv interval := make_interval(secs => greatest(p_interval_ms, 0) / 1000.0);
+	gap interval := iv + least(greatest(iv / 20, interval '20 ms'), interval '250 ms');
+	live integer[] := guestbook_notify._live_pids();
+	c_ids uuid[];
+	c_numbers text[];
+BEGIN
+	SELECT array_agg(d.id ORDER BY d.scheduled_at, d.id),
+		   array_agg(d.to_number ORDER BY d.scheduled_at, d.id)
+	  INTO c_ids, c_numbers
+	  FROM (SELECT d.id, d.to_number, d.scheduled_at
+			  FROM guestbook_notify.notification_queue d
+			 WHERE d.status = 'pending'
+			   AND d.scheduled_at <= now()
+			   AND guestbook_notify._lease_is_free(d.lease_until, d.leased_by, live)
+			 ORDER BY d.scheduled_at, d.id
+			 LIMIT p_limit * 2 + 16) d;
+	IF c_ids IS NULL THEN
+		RETURN;
+	END IF;
+	PERFORM guestbook_notify._pacing_rows_exist(c_numbers);
+	RETURN QUERY
+	SELECT * FROM guestbook_notify._pace_and_lease(
+		c_ids, c_numbers, clock_timestamp(), gap, p_hourly_cap, p_limit,
+		p_lease_seconds, live);
+END;
+$$;
+
+/*
+ * _pace_and_lease: the decisions of _claim_paced at time t, for the
+ * candidates c_ids (with their numbers c_numbers, in queue order).  Rows
+ * without a number are taken as they come (the worker fails them).
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._pace_and_lease(
+	c_ids uuid[], c_numbers text[], t timestamptz, gap interval,
+	p_hourly_cap integer, p_limit integer, p_lease_seconds integer,
+	live integer[])
+RETURNS TABLE (
+	id uuid, to_number text, message_text text, template_name text,
+	template_language text, template_args text[], attempt_count integer,
+	send_as text, claimed_at timestamptz)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+DECLARE
+	numbers text[] := '{}';		-- the numbers met, in order
+	slot timestamptz[] := '{}';	-- each one's next slot (NULL: leave it)
+	held boolean[] := '{}';
+	k integer[] := '{}';
+	ids uuid[] := '{}';
+	d_ids uuid[] := '{}';
+	d_at timestamptz[] := '{}';
+	d_held boolean[] := '{}';
+	locked uuid[];
+	p guestbook_notify.recipient_pacing;
+	capped boolean;
+	i integer;
+	j integer;
+BEGIN
+	FOR i IN 1 .. cardinality(c_ids) LOOP
+		IF c_numbers[i] IS NULL THEN
+			IF cardinality(ids) < p_limit THEN
+				ids := ids || c_ids[i];
+			END IF;
+			CONTINUE;
+		END IF;
+		j := array_position(numbers, c_numbers[i]);
+		IF j IS NULL THEN
+			CONTINUE WHEN cardinality(ids) >= p_limit;	-- full: no new number
+			numbers := numbers || c_numbers[i];
+			j := cardinality(numbers);
+			k[j] := 0;
+			held[j] := false;
+			slot[j] := NULL;
+			SELECT * INTO p FROM guestbook_notify.recipient_pacing r
+			 WHERE r.to_number = c_numbers[i] FOR UPDATE SKIP LOCKED;
+			CONTINUE WHEN NOT FOUND;	-- another claim is deciding this number
+			capped := p_hourly_cap > 0 AND p.window_count >= p_hourly_cap
+					  AND p.window_start > t - interval '1 hour';
+			IF p.next_allowed_at <= t AND NOT capped THEN
+				ids := ids || c_ids[i];
+				slot[j] := t + gap;
+				CONTINUE;
+			END IF;
+			slot[j] := CASE WHEN capped
+							THEN greatest(p.window_start + interval '1 hour', p.next_allowed_at)
+							ELSE p.next_allowed_at END;
+			held[j] := capped;
+		END IF;
+		CONTINUE WHEN slot[j] IS NULL;
+		-- a further row of a number whose slot is taken, or a paced number
+		d_ids := d_ids || c_ids[i];
+		d_at := d_at || (slot[j] + gap * k[j]);
+		d_held := d_held || held[j];
+		k[j] := k[j] + 1;
+	END LOOP;
+
+	-- lock what was decided; a row another worker took meanwhile is skipped
+	locked := ARRAY(SELECT q.id FROM guestbook_notify.notification_queue q
+					 WHERE q.id = ANY (ids || d_ids)
+					   AND q.status = 'pending'
+					   AND guestbook_notify._lease_is_free(q.lease_until, q.leased_by, live)
+					 ORDER BY q.id
+					   FOR UPDATE SKIP LOCKED);
+	ids := ARRAY(SELECT x FROM unnest(ids) AS x WHERE x = ANY (locked));
+
+	-- the slots taken: next message not before t + gap; the hourly window
+	UPDATE guestbook_notify.recipient_pacing rp
+	   SET next_allowed_at = t + gap,
+		   window_start = CASE WHEN rp.window_start <= t - interval '1 hour'
+							   THEN t ELSE rp.window_start END,
+		   window_count = CASE WHEN rp.window_start <= t - interval '1 hour'
+							   THEN 1 ELSE rp.window_count + 1 END
+	 WHERE rp.to_number IN (SELECT q.to_number FROM guestbook_notify.notification_queue q
+							 WHERE q.id = ANY (ids));
+
+	-- the deferred rows: to their numbers' next slots
+	UPDATE guestbook_notify.notification_queue q
+	   SET scheduled_at = greatest(q.scheduled_at, d.at),
+		   last_error = CASE WHEN d.held
+							 THEN format('held: %s reached the hourly cap of %s messages; sending resumes at %s',
+										 q.to_number, p_hourly_cap, d.at)
+							 ELSE q.last_error END,
+		   updated_at = now()
+	  FROM unnest(d_ids, d_at, d_held) AS d(id, at, held)
+	 WHERE q.id = d.id
+	   AND d.id = ANY (locked);
+
+	RETURN QUERY SELECT * FROM guestbook_notify._lease(ids, p_lease_seconds, t);
+END;
+$$;
+
+/*
+ * _record_result: the outcome of one HTTP try of a row this backend leased.
+ *   sent    -> status sent, provider id, case_events 'contacted' queued
+ *   retry   -> pending again after p_retry_delay_ms, or failed once
+ *              attempt_count reached p_max_attempts
+ *   failed  -> failed now (permanent error)
+ *   paused  -> account-level problem: pending again, the try not counted
+ * Every call writes one notification_attempts row.  Writes the extension's
+ * tables only: the case_events rows go to audit_outbox, and the worker
+ * writes them in a step of its own (src/audit.c), so recording never waits
+ * on the app.  Recipient pacing: the interval (p_interval_ms) counts from
+ * when the request really left; a 131056 answer (pair rate limit) pushes
+ * the number's next slot back by 4^x s, x = such answers in a row (Meta's
+ * advice), at least the interval; a success resets x.  This is the one
+ * place that backoff is decided.  Returns the row's new status, or NULL if
+ * the row is not leased by this backend any more.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._record_result(
+	p_id uuid,
+	p_outcome text,
+	p_provider text,
+	p_http_status integer,
+	p_error_code integer,
+	p_error_text text,
+	p_provider_message_id text,
+	p_started_at timestamptz,
+	p_duration_ms double precision,
+	p_retry_delay_ms integer,
+	p_max_attempts integer,
+	p_interval_ms integer)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+DECLARE
+	r guestbook_notify.notification_queue%ROWTYPE;
+	err text := p_error_text;
+BEGIN
+	SELECT * INTO r
+	  FROM guestbook_notify.notification_queue
+	 WHERE notification_queue.id = p_id
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+
+	INSERT INTO guestbook_notify.notification_attempts
+		(notification_id, attempt_no, provider, started_at, duration_ms,
+		 outcome, http_status, error_code, error_text, provider_message_id)
+	VALUES (p_id, r.attempt_count, p_provider, p_started_at, p_duration_ms,
+			p_outcome, p_http_status, p_error_code, p_error_text,
+			p_provider_message_id);
+	PERFORM guestbook_notify._record_pacing(r.to_number, p_outcome, p_error_code,
+											p_started_at, p_interval_ms);
+
+	-- only the holder of the lease decides the row's fate
+	IF r.status <> 'pending' OR r.leased_by IS DISTINCT FROM pg_backend_pid() THEN
+		RETURN NULL;
+	END IF;
+
+	IF p_outcome = 'sent' THEN
+		UPDATE guestbook_notify.notification_queue
+		   SET status = 'sent', sent_at = now(), provider = p_provider,
+			   provider_message_id = p_provider_message_id,
+			   delivery_status = coalesce(delivery_status, 'sent'),
+			   delivery_status_at = coalesce(delivery_status_at, now()),
+			   last_error = err, lease_until = NULL, leased_by = NULL,
+			   updated_at = now()
+		 WHERE notification_queue.id = p_id;
+		PERFORM guestbook_notify._audit_outcome(r, 'contacted', p_provider,
+												p_provider_message_id, NULL);
+		RETURN 'sent';
+	ELSIF p_outcome = 'paused' THEN
+		UPDATE guestbook_notify.notification_queue
+		   SET attempt_count = greatest(attempt_count - 1, 0),
+			   last_error = err, lease_until = NULL, leased_by = NULL,
+			   updated_at = now()
+		 WHERE notification_queue.id = p_id;
+		RETURN 'pending';
+	ELSIF p_outcome = 'retry' AND r.attempt_count < p_max_attempts THEN
+		UPDATE guestbook_notify.notification_queue
+		   SET scheduled_at = now() + make_interval(secs => greatest(p_retry_delay_ms, 0) / 1000.0),
+			   last_error = err, lease_until = NULL, leased_by = NULL,
+			   updated_at = now()
+		 WHERE notification_queue.id = p_id;
+		RETURN 'pending';
+	END IF;
+
+	IF p_outcome = 'retry' THEN
+		err := format('gave up after %s attempts: %s', r.attempt_count, err);
+	END IF;
+	UPDATE guestbook_notify.notification_queue
+	   SET status = 'failed', last_error = err, provider = p_provider,
+		   lease_until = NULL, leased_by = NULL, updated_at = now()
+	 WHERE notification_queue.id = p_id;
+	PERFORM guestbook_notify._audit_outcome(r, 'notification_failed', p_provider,
+											NULL, err);
+	RETURN 'failed';
+END;
+$$;
+
+/* _record_result's pacing part (see there) */
+CREATE OR REPLACE FUNCTION guestbook_notify._record_pacing(
+	p_number text, p_outcome text, p_error_code integer,
+	p_started_at timestamptz, p_interval_ms integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off		-- see "Plans of the worker's statements" above
+AS $$
+DECLARE
+	iv interval := make_interval(secs => greatest(p_interval_ms, 0) / 1000.0);
+BEGIN
+	IF p_number IS NULL THEN
+		RETURN;
+	ELSIF p_error_code = 131056 THEN
+		UPDATE guestbook_notify.recipient_pacing p
+		   SET throttle_level = p.throttle_level + 1,
+			   next_allowed_at = greatest(p.next_allowed_at,
+					now() + greatest(iv, make_interval(secs => power(4, least(p.throttle_level, 6))::integer)))
+		 WHERE p.to_number = p_number;
+	ELSIF iv > interval '0' OR p_outcome = 'sent' THEN
+		UPDATE guestbook_notify.recipient_pacing p
+		   SET next_allowed_at = greatest(p.next_allowed_at, p_started_at + iv),
+			   throttle_level = CASE WHEN p_outcome = 'sent' THEN 0 ELSE p.throttle_level END
+		 WHERE p.to_number = p_number
+		   AND (p.next_allowed_at < p_started_at + iv
+				OR (p_outcome = 'sent' AND p.throttle_level > 0));
+	END IF;
+END;
+$$;
+
+/*
+ * _audit_outcome: the case_events row of a sent ('contacted') or failed
+ * ('notification_failed') notification, queued in audit_outbox.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._audit_outcome(
+	r guestbook_notify.notification_queue, p_event_type text, p_provider text,
+	p_provider_message_id text, p_error text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	INSERT INTO guestbook_notify.audit_outbox
+		(app_schema, case_id, event_type, details, notification_id)
+	SELECT r.app_schema, r.case_id, p_event_type,
+		   jsonb_strip_nulls(jsonb_build_object(
+			   'notification_id', r.id,
+			   'template', r.template_key,
+			   'provider', p_provider,
+			   'provider_message_id', p_provider_message_id,
+			   'to_number', r.to_number,
+			   'recipient_role', r.recipient_role,
+			   'error', p_error)),
+		   r.id
+	 WHERE r.case_id IS NOT NULL AND r.app_schema IS NOT NULL;
+$$;
+
+/*
+ * _renew_leases: a live worker keeps the rows it holds (requests in flight,
+ * results not recorded yet): their leases move on by p_lease_seconds.
+ * Returns how many rows were renewed.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._renew_leases(p_ids uuid[], p_lease_seconds integer)
+RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH renewed AS (
+		UPDATE guestbook_notify.notification_queue q
+		   SET lease_until = now() + make_interval(secs => p_lease_seconds)
+		 WHERE q.id = ANY (p_ids)
+		   AND q.status = 'pending'
+		   AND q.leased_by = pg_backend_pid()
+		RETURNING 1)
+	SELECT count(*)::integer FROM renewed;
+$$;
+
+/*
+ * _next_due: when the next pending row is due (NULL: none); a row leased by
+ * a backend that is gone counts as due now.  The worker sleeps until then
+ * when the queue has nothing due now.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._next_due()
+RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT min(due) FROM (
+		(SELECT q.scheduled_at AS due
+		   FROM guestbook_notify.notification_queue q
+		  WHERE q.status = 'pending'
+			AND (q.lease_until IS NULL OR q.lease_until < now())
+		  ORDER BY q.scheduled_at
+		  LIMIT 1)
+		UNION ALL
+		(SELECT greatest(q.scheduled_at, now())
+		   FROM guestbook_notify.notification_queue q
+		  WHERE q.status = 'pending'
+			AND q.lease_until >= now()
+			AND guestbook_notify._lease_is_free(q.lease_until, q.leased_by,
+												guestbook_notify._live_pids())
+		  ORDER BY q.scheduled_at
+		  LIMIT 1)) d;
+$$;
+
+/*
+ * _release: give back rows this backend leased but did not finish (the
+ * worker is shutting down and aborted their requests).  The try is not
+ * counted.  Returns how many rows were released.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._release(p_ids uuid[])
+RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH released AS (
+		UPDATE guestbook_notify.notification_queue q
+		   SET lease_until = NULL,
+			   leased_by = NULL,
+			   attempt_count = greatest(q.attempt_count - 1, 0),
+			   updated_at = now()
+		 WHERE q.id = ANY (p_ids)
+		   AND q.status = 'pending'
+		   AND q.leased_by = pg_backend_pid()
+		RETURNING 1)
+	SELECT count(*)::integer FROM released;
+$$;
+
+/*
+ * archive_finished: move up to batch_size finished rows (sent, failed,
+ * cancelled) not changed for older_than from the live queue to
+ * notification_queue_archive, oldest first; returns how many moved.  The
+ * worker calls it every guestbook_notify.archive_interval when
+ * guestbook_notify.retention is set.  Rows in use elsewhere (locked) are
+ * skipped and taken next time.  notification_attempts and case_events stay.
+ * Also forgets the pacing state of numbers idle for an hour.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify.archive_finished(older_than interval, batch_size integer DEFAULT 1000)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n integer;
+BEGIN
+	IF older_than IS NULL OR older_than < interval '0' THEN
+		RAISE EXCEPTION 'older_than must not be negative or NULL: %', older_than
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the age of the finished rows to archive, e.g. interval ''90 days''.';
+	END IF;
+	IF batch_size IS NULL OR batch_size < 1 THEN
+		RAISE EXCEPTION 'batch size must be at least 1: %', batch_size
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	WITH old AS (
+		SELECT q.id
+		  FROM guestbook_notify.notification_queue q
+		 WHERE q.status IN ('sent', 'failed', 'cancelled')
+		   AND q.updated_at < now() - older_than
+		 ORDER BY q.updated_at
+		 LIMIT batch_size
+		   FOR UPDATE SKIP LOCKED
+	), moved AS (
+		DELETE FROM guestbook_notify.notification_queue q
+		 USING old
+		 WHERE q.id = old.id
+		RETURNING q.*
+	)
+	-- by name: an updated extension has the columns in another order
+	INSERT INTO guestbook_notify.notification_queue_archive
+		(id, channel, to_number, to_number_raw, recipient_name, recipient_role,
+		 template_key, template_name, template_language, template_params,
+		 template_args, message_text, case_id, app_schema, status, attempt_count,
+		 scheduled_at, lease_until, leased_by, sent_at, last_error, dedupe_key,
+		 provider, provider_message_id, delivery_status, delivery_status_at,
+		 delivered_at, read_at, delivery_error, send_as, resent_from,
+		 created_at, updated_at,
+		 archived_at)
+	SELECT id, channel, to_number, to_number_raw, recipient_name, recipient_role,
+		   template_key, template_name, template_language, template_params,
+		   template_args, message_text, case_id, app_schema, status, attempt_count,
+		   scheduled_at, lease_until, leased_by, sent_at, last_error, dedupe_key,
+		   provider, provider_message_id, delivery_status, delivery_status_at,
+		   delivered_at, read_at, delivery_error, send_as, resent_from,
+		   created_at, updated_at,
+		   now()
+	  FROM moved;
+	GET DIAGNOSTICS n = ROW_COUNT;
+
+	DELETE FROM guestbook_notify.recipient_pacing p
+	 WHERE p.next_allowed_at < now() - interval '1 hour'
+	   AND p.window_start < now() - interval '1 hour';
+	RETURN n;
+END;
+$$;
+
+/*
+ * guestbook_notify install script, part the notifications view.
+ * The Makefile concatenates the parts in src/sql, in name order, into
+ * guestbook_notify--<version>.sql.
+ */
+
+/*
+ * ---- the admin "Notifications" page ------------------------------------
+ * One row per notification, newest first when ordered by created_at.
+ * case_code comes from the template values taken at enqueue; subject is the
+ * first line of the message.  in_flight: a worker is sending it right now.
+ * needs_attention: failed, or the provider reported a delivery failure.
+ * held: the recipient reached guestbook_notify.recipient_hourly_cap (a
+ * guard against notification loops); the row waits until scheduled_at and
+ * last_error says so.  audit_pending: its case_events row (contacted,
+ * notification_failed) waits in audit_outbox -- the app's table was locked
+ * or refused it -- and audit_error says why.  Finished rows older than
+ * guestbook_notify.retention are in notification_queue_archive, not here.
+ */
+CREATE OR REPLACE VIEW guestbook_notify.notifications AS
+SELECT q.id,
+	   q.created_at,
+	   q.status,
+	   coalesce(q.status = 'pending' AND q.lease_until > now(), false) AS in_flight,
+	   (q.status = 'failed' OR q.delivery_status IS NOT DISTINCT FROM 'failed') AS needs_attention,
+	   coalesce(q.status = 'pending' AND q.last_error LIKE 'held: %' AND q.scheduled_at > now(),
+				false) AS held,
+	   q.template_key,
+	   q.template_params ->> 'case_code' AS case_code,
+	   q.case_id,
+	   q.app_schema,
+	   q.recipient_role,
+	   q.recipient_name,
+	   q.to_number,
+	   q.to_number_raw,
+	   split_part(q.message_text, E'\n', 1) AS subject,
+	   q.message_text,
+	   q.attempt_count,
+	   q.last_error,
+	   q.scheduled_at,
+	   q.sent_at,
+	   q.provider,
+	   q.provider_message_id,
+	   q.delivery_status,
+	   q.delivery_status_at,
+	   q.delivered_at,
+	   q.read_at,
+	   q.delivery_error,
+	   q.dedupe_key,
+	   q.updated_at,
+	   a.notification_id IS NOT NULL AS audit_pending,
+	   a.last_error AS audit_error,
+	   q.resent_from
+  FROM guestbook_notify.notification_queue q
+  LEFT JOIN LATERAL (SELECT o.notification_id, o.last_error
+					   FROM guestbook_notify.audit_outbox o
+					  WHERE o.notification_id = q.id
+					  ORDER BY o.id DESC LIMIT 1) a ON true;
+
+/*
+ * 1.0 -> 1.1, part 2 (src/sql/upgrade/1.0--1.1-after.sql): the app's
+ * triggers move to _trg_event(), then 1.0's trigger functions go.  Only
+ * the triggers that exist are replaced (a schema attached in 1.0 keeps its
+ * tables as they are: attach() again checks them).
+ */
+DO $$
+DECLARE
+	s name;
+BEGIN
+	FOR s IN SELECT a.schema_name FROM guestbook_notify.attached_schemas a ORDER BY 1 LOOP
+		IF EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+					WHERE c.relnamespace = s::regnamespace AND c.relname = 'case_assignments'
+					  AND t.tgname = 'guestbook_notify_assigned') THEN
+			EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_assigned '
+						   'AFTER INSERT ON %I.case_assignments '
+						   'FOR EACH ROW EXECUTE FUNCTION guestbook_notify._trg_event(''assigned'')', s);
+		END IF;
+		IF EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+					WHERE c.relnamespace = s::regnamespace AND c.relname = 'cases'
+					  AND t.tgname = 'guestbook_notify_escalated') THEN
+			EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_escalated '
+						   'AFTER UPDATE OF status, escalation_level ON %I.cases '
+						   'FOR EACH ROW WHEN ('
+						   '(NEW.escalation_level = ''kadis'' AND OLD.escalation_level IS DISTINCT FROM ''kadis'') '
+						   'OR ((NEW.escalation_level = ''lead'' OR (NEW.escalation_level = ''none'' AND NEW.status = ''escalated'')) '
+						   'AND NOT coalesce(OLD.escalation_level = ''lead'' OR (OLD.escalation_level = ''none'' AND OLD.status = ''escalated''), false))) '
+						   'EXECUTE FUNCTION guestbook_notify._trg_event(''escalated'')', s);
+		END IF;
+		IF EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+					WHERE c.relnamespace = s::regnamespace AND c.relname = 'cases'
+					  AND t.tgname = 'guestbook_notify_escalated_insert') THEN
+			EXECUTE format('CREATE OR REPLACE TRIGGER guestbook_notify_escalated_insert '
+						   'AFTER INSERT ON %I.cases '
+						   'FOR EACH ROW WHEN (NEW.escalation_level IN (''lead'', ''kadis'') '
+						   'OR (NEW.escalation_level = ''none'' AND NEW.status = ''escalated'')) '
+						   'EXECUTE FUNCTION guestbook_notify._trg_event(''escalated'')', s);
+		END IF;
+	END LOOP;
+END;
+$$;
+
+DROP FUNCTION guestbook_notify._trg_assigned();
+DROP FUNCTION guestbook_notify._trg_escalated();
+
+/*
+ * guestbook_notify install script, part: privileges, all in one place.
+ * The Makefile concatenates the parts in src/sql, in name order, into
+ * guestbook_notify--<version>.sql.
+ *
+ * Nothing that changes state, no table and no internal function is PUBLIC:
+ * every object of the schema is revoked from PUBLIC here, whatever part
+ * made it, and the few that PUBLIC may use are granted back by name.  The
+ * README shows the GRANTs for the app's admin role and for the webhook
+ * receiver's role.  The triggers need no grant: CREATE TRIGGER (attach(),
+ * run by a superuser) checks EXECUTE, firing does not.
+ */
+
+GRANT USAGE ON SCHEMA guestbook_notify TO PUBLIC;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA guestbook_notify FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA guestbook_notify FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA guestbook_notify FROM PUBLIC;
+
+-- pure, reads nothing: anyone may check a number
+GRANT EXECUTE ON FUNCTION guestbook_notify.normalize_number(text) TO PUBLIC;
+
+/*
+ * guestbook_notify install script, part: the last step -- the launcher
+ * starts this database's workers now (database_name = '*', or after they
+ * found no extension here).
+ */
+SELECT guestbook_notify._extension_installed();

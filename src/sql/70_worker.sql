@@ -587,8 +587,25 @@ BEGIN
 		 WHERE q.id = old.id
 		RETURNING q.*
 	)
+	-- by name: an updated extension has the columns in another order
 	INSERT INTO guestbook_notify.notification_queue_archive
-	SELECT moved.*, now() FROM moved;
+		(id, channel, to_number, to_number_raw, recipient_name, recipient_role,
+		 template_key, template_name, template_language, template_params,
+		 template_args, message_text, case_id, app_schema, status, attempt_count,
+		 scheduled_at, lease_until, leased_by, sent_at, last_error, dedupe_key,
+		 provider, provider_message_id, delivery_status, delivery_status_at,
+		 delivered_at, read_at, delivery_error, send_as, resent_from,
+		 created_at, updated_at,
+		 archived_at)
+	SELECT id, channel, to_number, to_number_raw, recipient_name, recipient_role,
+		   template_key, template_name, template_language, template_params,
+		   template_args, message_text, case_id, app_schema, status, attempt_count,
+		   scheduled_at, lease_until, leased_by, sent_at, last_error, dedupe_key,
+		   provider, provider_message_id, delivery_status, delivery_status_at,
+		   delivered_at, read_at, delivery_error, send_as, resent_from,
+		   created_at, updated_at,
+		   now()
+	  FROM moved;
 	GET DIAGNOSTICS n = ROW_COUNT;
 
 	DELETE FROM guestbook_notify.recipient_pacing p

@@ -476,6 +476,7 @@ mock (the command-line view of the same verdicts); returns (exit code, output).
 sub gbn_openapi_ok
 {
 	my ($mock, $name, %o) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	my $min = $o{min} // 1;
 	$name //= 'every Cloud API request the mock received validated in full against Meta\'s OpenAPI spec';
 	my $s = eval { $mock->validation };

@@ -8,7 +8,7 @@ request body. Needs Debian's python3-yaml and python3-jsonschema (>= 4).
 
     validate_openapi.py --self-test [--spec FILE]
     validate_openapi.py --url http://127.0.0.1:PORT [--require-some]
-    validate_openapi.py [--spec FILE] INPUT...
+    validate_openapi.py [--spec FILE] [--operation ID | --any-operation] INPUT...
 
 --self-test  proves the check can fail: each known defect (a body without
              recipient_type, a template without language.policy, User-Agent
@@ -22,17 +22,23 @@ INPUT        a JSON (or JSON lines) file, "-" = stdin, holding request objects
              {"method": "POST", "path": "/v23.0/1065.../messages?x=y",
               "headers": {"User-Agent": ..} or [["User-Agent", ..], ..],
               "body": <JSON value> | "body_raw": "<text as sent>"}
-             validated in full, or the mock's records (GET /_mock/requests or
-             its --log file), whose recorded "openapi" verdict is reported
-             (the recorded headers are masked and cannot be re-checked).
+             validated in full (as operation sendMessage unless --operation
+             or --any-operation say otherwise), or the mock's records (GET
+             /_mock/requests or its --log file), whose recorded "openapi"
+             verdict is reported (their headers are masked: not re-checkable).
 The spec defaults to $GBN_OPENAPI_SPEC, else tests/openapi/ beside this file.
 Exit status: 0 all valid, 1 something invalid, 2 usage, spec or dependency
 problem, 3 nothing validated while --require-some was given.
 
 What "valid" means here (RequestValidator):
   * operation: a path template of the spec (each {Param} one path segment,
-    templates with more literal text first) that defines the method;
-    otherwise the request is invalid ("unknown operation").
+    templates with more literal text first) that defines the method, and
+    whose operationId is one the caller allows (the mock and the self-test:
+    sendMessage only, since Meta's spec would also read POST /123/messages,
+    a URL without the version, as updateGroupSettings of group "messages");
+    otherwise the request is invalid ("unknown operation"). Meta's spec has
+    equivalent templates (/{Version}/{WABA-ID}, /{Version}/{Flow-ID}, ...):
+    a request is valid if it is valid for one of them.
   * parameters (path item and operation, $refs resolved): required ones
     present; every value, as sent (path segments percent-decoded), valid
     against the parameter's schema (e.g. User-Agent against the UserAgent

@@ -28,13 +28,8 @@ pg_config=$gbn_pg_config
 scratch=${SCRATCH:-/tmp/guestbook_notify-test}
 rm -rf "$scratch"
 gbn_copy_tree "$scratch"
-# Meta's OpenAPI spec (../shared beside the clone) for the request-body checks.
-spec="$here/../shared/whatsapp-openapi/business-messaging-api_v23.0.yaml"
-if [ -f "$spec" ]; then
-	mkdir -p "$scratch/tests/openapi"
-	cp "$spec" "$scratch/tests/openapi/"
-	export GBN_OPENAPI_SPEC="$scratch/tests/openapi/business-messaging-api_v23.0.yaml"
-fi
+# Meta's OpenAPI spec is in the tree (tests/openapi/): the TAP tests validate
+# every Cloud API request against it and fail without it.
 chown -R postgres: "$scratch"
 as_pg() { gbn_as_pg "$@"; }
 

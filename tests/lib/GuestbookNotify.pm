@@ -29,9 +29,11 @@ and points it at the mock, creates the extension, the reference guestbook
 schema, the sample data and attach('public'), and offers bounded wait helpers.
 
 Files are located relative to this module (tests/lib/../..), so the tests do
-not depend on where the repository sits. Meta's OpenAPI spec comes from
-$ENV{GBN_OPENAPI_SPEC}, else ../shared/whatsapp-openapi/... beside the
-repository; gbn_openapi_spec() returns undef when neither exists.
+not depend on where the repository sits. Meta's OpenAPI spec is part of the
+repository (tests/openapi/business-messaging-api_v23.0.yaml; $ENV{GBN_OPENAPI_SPEC}
+may name another copy) and is mandatory: every mock validates every Cloud API
+request against it, and a missing spec, missing python3-yaml/python3-jsonschema
+or a validator crash fails the test (never a skip).
 
 =cut
 
@@ -58,7 +60,7 @@ our @EXPORT = qw(gbn_settle
   gbn_install_app gbn_sql_json gbn_query_rows gbn_query_row gbn_wait_until
   gbn_wait_status gbn_worker_pids gbn_wait_worker gbn_worker_status
   gbn_assign gbn_escalate gbn_add_operator gbn_add_case gbn_queue_row
-  gbn_attempts gbn_case_events gbn_validate_openapi gbn_log_offset
+  gbn_attempts gbn_case_events gbn_validate_openapi gbn_openapi_ok gbn_log_offset
   gbn_set_conf gbn_sql_quote gbn_wait_requests gbn_lacks_secret
 );
 
@@ -83,8 +85,8 @@ my $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
 
 gbn_root() is the repository root; gbn_python() the python3 that has the
 Debian packages (/usr/bin/python3 when present: a pyenv or venv python earlier
-in PATH may lack python3-yaml/jsonschema); gbn_openapi_spec() the spec path or
-undef.
+in PATH may lack python3-yaml/jsonschema); gbn_openapi_spec() the spec path
+(it croaks when the file is missing).
 
 =cut
 
@@ -98,13 +100,14 @@ sub gbn_python
 
 sub gbn_openapi_spec
 {
-	for my $f ($ENV{GBN_OPENAPI_SPEC},
-		"$ROOT/tests/openapi/business-messaging-api_v23.0.yaml",
-		"$ROOT/../shared/whatsapp-openapi/business-messaging-api_v23.0.yaml")
-	{
-		return $f if defined $f && $f ne '' && -f $f;
-	}
-	return undef;
+	my $f = $ENV{GBN_OPENAPI_SPEC};
+	$f = "$ROOT/tests/openapi/business-messaging-api_v23.0.yaml"
+	  unless defined $f && $f ne '';
+	croak "Meta's OpenAPI spec is missing: $f (tests/openapi/ holds it in the repository"
+	  . (defined $ENV{GBN_OPENAPI_SPEC} && $ENV{GBN_OPENAPI_SPEC} ne ''
+		? '; GBN_OPENAPI_SPEC points elsewhere' : '') . "): the tests cannot run without it"
+	  unless -f $f;
+	return $f;
 }
 
 =pod
@@ -481,23 +484,68 @@ sub gbn_log_offset
 
 =head2 OpenAPI
 
-gbn_validate_openapi($mock) runs tests/mock/validate_openapi.py on every Cloud
-API body the mock recorded; returns (exit code, output). Exit code -1 with a
-message when the spec or the Python packages are missing (the caller skips).
+Every mock runs with --openapi-spec: it validates each request except WAHA's
+in full (operation sendMessage from method + path, path/query/header
+parameters, bearer security, body) as it arrives, before masking the token.
+
+gbn_openapi_ok($mock, $name, min => N) is one test: the mock validated at
+least N requests (default 1; 0 allowed) and every one of them was valid, and
+the validator never crashed. It diags the invalid ones. Call it once at the
+end of every test file that talks Cloud API to the mock.
+
+gbn_validate_openapi($mock) runs tests/mock/validate_openapi.py --url on the
+mock (the command-line view of the same verdicts); returns (exit code, output).
 
 =cut
+
+sub gbn_openapi_ok
+{
+	my ($mock, $name, %o) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $min = $o{min} // 1;
+	$name //= 'every Cloud API request the mock received validated in full against Meta\'s OpenAPI spec';
+	my $s = eval { $mock->validation };
+	my @why;
+	if (!$s)
+	{
+		push @why, "could not ask the mock for its verdicts: $@";
+	}
+	elsif (!$s->{enabled})
+	{
+		push @why, 'the mock does not validate (started without --openapi-spec)';
+	}
+	else
+	{
+		push @why, "$s->{invalid} invalid request(s)" if $s->{invalid};
+		push @why, "the validator crashed $s->{crashed} time(s)" if $s->{crashed};
+		push @why, "only $s->{checked} request(s) validated, expected at least $min"
+		  if $s->{checked} < $min;
+	}
+	my $ok = ok(!@why, $name);
+	if ($s && $s->{enabled})
+	{
+		my $summary = sprintf('%s: %d checked, %d valid, %d invalid, %d crashed; not checked (not in Meta\'s spec): %s',
+			$s->{spec}, $s->{checked}, $s->{valid}, $s->{invalid}, $s->{crashed},
+			join(', ', map { "$_ $s->{not_checked}{$_}" } sort keys %{ $s->{not_checked} }) || 'none');
+		$ok ? note($summary) : diag($summary);
+	}
+	unless ($ok)
+	{
+		diag($_) for @why;
+		for my $r (@{ ($s // {})->{invalid_requests} // [] }[0 .. 9])
+		{
+			next unless $r;
+			diag("  seq $r->{seq} $r->{method} $r->{path}: " . join('; ', @{ $r->{errors} }));
+		}
+	}
+	return $ok;
+}
 
 sub gbn_validate_openapi
 {
 	my ($mock, @extra) = @_;
-	my $spec = gbn_openapi_spec();
-	return (-1, 'OpenAPI spec not found: set GBN_OPENAPI_SPEC (tests/run_tests.sh does)')
-	  unless defined $spec;
-	my $py = gbn_python();
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ $py, '-c', 'import yaml, jsonschema' ], '>', \$out, '2>', \$err);
-	return (-1, "python3-yaml/python3-jsonschema missing for $py: $err") if $?;
-	IPC::Run::run([ $py, "$ROOT/tests/mock/validate_openapi.py", '--spec', $spec,
+	my $out = '';
+	IPC::Run::run([ gbn_python(), "$ROOT/tests/mock/validate_openapi.py",
 			'--require-some', '--url', $mock->url, @extra ],
 		'>&', \$out);
 	return ($? >> 8, $out);
@@ -536,10 +584,13 @@ my @RUNNING;
   $mock->requests(number => '628...', since => $seq, provider => 'waha');  # arrayref
   $mock->stats;                        # hashref
   $mock->wait_requests($n, $timeout, number => '628...');   # 1/0
+  $mock->validation;                   # hashref: GET /_mock/validation
   $mock->stop;
 
 The mock runs with --log in the test's log directory
-(tmp_check/log/<name>_<test>.jsonl) so failures can be inspected.
+(tmp_check/log/<name>_<test>.jsonl) so failures can be inspected, and with
+--openapi-spec (gbn_openapi_spec()): it cannot start without the spec and the
+Python packages the validator needs.
 
 =cut
 
@@ -559,9 +610,11 @@ sub start
 	$self->{log}       = "${base}_$name.jsonl";
 	$self->{stderr}    = "${base}_$name.stderr";
 	unlink $self->{port_file};
+	my $spec = GuestbookNotify::gbn_openapi_spec();
 	my @cmd = (GuestbookNotify::gbn_python(), GuestbookNotify::gbn_root() . '/tests/mock/whatsapp_mock.py',
 		'--host', '127.0.0.1', '--port', '0', '--port-file', $self->{port_file},
-		'--token', $self->{token}, '--waha-key', $self->{waha_key}, '--log', $self->{log});
+		'--token', $self->{token}, '--waha-key', $self->{waha_key}, '--log', $self->{log},
+		'--openapi-spec', $spec);
 	push @cmd, '--phone-number-id', $o{phone_number_id} if $o{phone_number_id};
 	my $pid = fork();
 	croak "fork: $!" unless defined $pid;
@@ -671,6 +724,8 @@ sub requests
 }
 
 sub stats { return $_[0]->http_json('GET', '/_mock/stats'); }
+
+sub validation { return $_[0]->http_json('GET', '/_mock/validation'); }
 
 sub last_seq
 {

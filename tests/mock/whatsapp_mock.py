@@ -55,7 +55,19 @@ Control endpoints (on the same port):
                       (and restore the command-line config)
   GET  /_mock/requests[?since=SEQ&number=628..&provider=cloud_api|waha&limit=N]
                       every request received: seq, time, method, path, headers (secrets
-                      masked), parsed JSON body, recipient, auth, response given
+                      masked; "header_lines" = every header line as sent, in order),
+                      parsed JSON body, recipient, auth, response given, and with
+                      --openapi-spec the verdict "openapi": {"valid", "operation",
+                      "errors"}
+  GET  /_mock/validation  with --openapi-spec: every request except WAHA's and the
+                      control endpoints' is validated in full (method + path ->
+                      operation sendMessage, path/query/header parameters, bearer
+                      security, body; validate_openapi.py) as it arrives, before the
+                      secrets are masked. The summary {"enabled", "spec", "checked",
+                      "valid", "invalid", "crashed", "not_checked": {"waha": N},
+                      "invalid_requests": [first 100: seq, method, path, operation,
+                      errors]} counts from the start: /_mock/reset does not clear it.
+                      Without --openapi-spec: {"enabled": false}.
   GET  /_mock/stats   counters (requests, accepted, by_status/kind/code/recipient,
                       connections, hung, in_flight and in_flight_peak = most API
                       requests received but not yet answered at one time)
@@ -66,10 +78,12 @@ Control endpoints (on the same port):
 Command line:
   whatsapp_mock.py [--host 127.0.0.1] [--port 0] [--port-file F] [--token T]
                    [--waha-key K] [--phone-number-id ID] [--log requests.jsonl]
-                   [--max-records N] [--script JSON-or-@file]
+                   [--max-records N] [--script JSON-or-@file] [--openapi-spec FILE]
 With --port 0 a free port is picked; "listening on 127.0.0.1:PORT" is printed on
 stdout (and the port written to --port-file) once the socket accepts.
-Only loopback addresses are accepted for --host.
+Only loopback addresses are accepted for --host. --openapi-spec needs
+python3-yaml and python3-jsonschema; if the spec cannot be loaded the mock
+exits (status 2) before it listens.
 """
 
 import argparse
@@ -283,6 +297,9 @@ class State:
         if args.log:
             self.log_file = open(args.log, "a", encoding="utf-8")
         self.conns = set()
+        self.validator = None      # validate_openapi.RequestValidator with --openapi-spec
+        self.validation = {"checked": 0, "valid": 0, "invalid": 0, "crashed": 0,
+                           "not_checked": collections.Counter(), "invalid_requests": []}
         self.reset(full=True)
 
     def reset(self, full=True):
@@ -318,6 +335,20 @@ class State:
             slot.counted = False
             self.in_flight -= 1
 
+    def validate(self, method, target, header_lines, body):
+        """The OpenAPI verdict on one request (raw headers, before masking)."""
+        v = self.validation
+        try:
+            verdict = self.validator.validate(method, target, header_lines, body,
+                                              operations={"sendMessage"})
+        except Exception as e:   # a validator bug must fail the tests, not the mock
+            v["crashed"] += 1
+            verdict = {"valid": False, "operation": None,
+                       "errors": ["the validator crashed: %s: %s" % (type(e).__name__, e)]}
+        v["checked"] += 1
+        v["valid" if verdict["valid"] else "invalid"] += 1
+        return verdict
+
     def choose(self, number):
         sc = self.scripts.get(number)
         if sc is not None:
@@ -332,20 +363,20 @@ class State:
         return None, "ok"
 
 
+def mask_value(k, v):
+    k = k.lower()
+    if k == "authorization":
+        parts = v.split(None, 1)
+        if len(parts) == 2:
+            return "%s ***(%d chars)" % (parts[0], len(parts[1]))
+        return "***(%d chars)" % len(v)
+    if k in ("x-api-key", "cookie", "proxy-authorization"):
+        return "***(%d chars)" % len(v)
+    return v
+
+
 def mask_headers(headers):
-    out = {}
-    for k, v in headers.items():
-        if k == "authorization":
-            parts = v.split(None, 1)
-            if len(parts) == 2:
-                out[k] = "%s ***(%d chars)" % (parts[0], len(parts[1]))
-            else:
-                out[k] = "***(%d chars)" % len(v)
-        elif k in ("x-api-key", "cookie", "proxy-authorization"):
-            out[k] = "***(%d chars)" % len(v)
-        else:
-            out[k] = v
-    return out
+    return {k: mask_value(k, v) for k, v in headers.items()}
 
 
 def fbtrace(rng=random.Random()):
@@ -477,11 +508,13 @@ class HttpConn(asyncio.Protocol):
                     return
                 method, target, version = parts
                 headers = {}
+                header_lines = []
                 for ln in lines[1:]:
                     k, sep, v = ln.partition(":")
                     if not sep:
                         self.fatal(400, "bad header line")
                         return
+                    header_lines.append((k.strip(), v.strip()))
                     k = k.strip().lower()
                     v = v.strip()
                     if k in headers:
@@ -502,9 +535,9 @@ class HttpConn(asyncio.Protocol):
                 if clen < 0 or clen > MAX_BODY:
                     self.fatal(413, "request body too large")
                     return
-                self.cur = (method, target, version, headers, clen, chunked, keepalive)
+                self.cur = (method, target, version, headers, clen, chunked, keepalive, header_lines)
                 self.sent_continue = False
-            method, target, version, headers, clen, chunked, keepalive = self.cur
+            method, target, version, headers, clen, chunked, keepalive, header_lines = self.cur
             if chunked:
                 body = self.take_chunked()
                 if body is None:
@@ -517,7 +550,7 @@ class HttpConn(asyncio.Protocol):
                 body = bytes(self.buf[:clen])
                 del self.buf[:clen]
             self.cur = None
-            self.request(method, target, headers, body, keepalive)
+            self.request(method, target, headers, body, keepalive, header_lines)
 
     def maybe_continue(self, headers):
         if not self.sent_continue and headers.get("expect", "").lower() == "100-continue":
@@ -598,15 +631,22 @@ class HttpConn(asyncio.Protocol):
         self.respond(status, JSON_CT, json_bytes(obj), keepalive)
 
     # -- routing -------------------------------------------------------------------
-    def request(self, method, target, headers, body, keepalive):
+    def request(self, method, target, headers, body, keepalive, header_lines=()):
         path, _, query = target.partition("?")
         if path.startswith("/_mock/"):
             self.control(method, path, query, headers, body, keepalive)
             return
         st = self.st
         rec = {"seq": 0, "time": time.time(), "method": method, "path": target,
-               "headers": mask_headers(headers), "body": None, "provider": None,
+               "headers": mask_headers(headers),
+               "header_lines": [[k, mask_value(k, v)] for k, v in header_lines],
+               "body": None, "provider": None,
                "recipient": None, "auth": None, "problems": [], "response": None}
+        if st.validator is not None:
+            if method == "POST" and path.rstrip("/") == "/api/sendText":
+                st.validation["not_checked"]["waha"] += 1   # not in Meta's spec
+            else:
+                rec["openapi"] = st.validate(method, target, header_lines, body)
         try:
             parsed = json.loads(body) if body else None
             rec["body"] = parsed
@@ -887,6 +927,12 @@ class HttpConn(asyncio.Protocol):
         st.seq += 1
         rec["seq"] = st.seq
         st.records.append(rec)
+        verdict = rec.get("openapi")
+        if verdict is not None and not verdict["valid"] and \
+                len(st.validation["invalid_requests"]) < 100:
+            st.validation["invalid_requests"].append(
+                {"seq": rec["seq"], "method": rec["method"], "path": rec["path"],
+                 "operation": verdict.get("operation"), "errors": verdict["errors"]})
         resp = rec["response"]
         st.stats["requests"] += 1
         st.stats[rec["provider"]] += 1
@@ -923,6 +969,8 @@ class HttpConn(asyncio.Protocol):
                     out = out[:limit]
                 self.respond_json(200, {"count": len(out), "last_seq": st.seq,
                                         "requests": out}, keepalive)
+            elif path == "/_mock/validation" and method == "GET":
+                self.respond_json(200, self.validation_obj(), keepalive)
             elif path == "/_mock/stats" and method == "GET":
                 self.respond_json(200, self.stats_obj(), keepalive)
             elif path == "/_mock/reset" and method == "POST":
@@ -988,6 +1036,16 @@ class HttpConn(asyncio.Protocol):
                 raise SpecError("a script needs \"number\", \"default\" or \"chaos\"")
         return done
 
+    def validation_obj(self):
+        st = self.st
+        if st.validator is None:
+            return {"enabled": False}
+        v = st.validation
+        return {"enabled": True, "spec": st.validator.spec_path,
+                "checked": v["checked"], "valid": v["valid"], "invalid": v["invalid"],
+                "crashed": v["crashed"], "not_checked": dict(v["not_checked"]),
+                "invalid_requests": v["invalid_requests"]}
+
     def stats_obj(self):
         st = self.st
         return {"requests": st.stats["requests"],
@@ -1018,8 +1076,22 @@ def check_loopback(host):
     sys.exit("whatsapp_mock: --host must be a loopback address (127.0.0.0/8, ::1, localhost), not %r" % host)
 
 
+def load_validator(path):
+    """validate_openapi.RequestValidator for the spec, or exit 2 saying why."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        import validate_openapi
+        return validate_openapi.RequestValidator(path)
+    except Exception as e:   # SpecProblem, or anything else: the tests must not go on
+        print("whatsapp_mock: cannot validate against the OpenAPI spec %s: %s" % (path, e),
+              file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 async def main_async(args):
     state = State(args)
+    if args.openapi_spec:
+        state.validator = load_validator(args.openapi_spec)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: HttpConn(state), args.host, args.port,
                                       reuse_address=True, backlog=1024)
@@ -1078,6 +1150,9 @@ def main():
     ap.add_argument("--max-records", type=int, default=200000,
                     help="requests kept in memory for /_mock/requests (0 = unbounded)")
     ap.add_argument("--script", help="JSON (or @file) applied as POST /_mock/script at start")
+    ap.add_argument("--openapi-spec", metavar="FILE",
+                    help="validate every non-WAHA request against this OpenAPI spec "
+                         "(tests/openapi/business-messaging-api_v23.0.yaml): GET /_mock/validation")
     args = ap.parse_args()
     check_loopback(args.host)
     try:

@@ -155,5 +155,6 @@ ok(!$node->log_contains(qr/guestbook_notify worker.*(terminated by signal|exited
 	'no worker crash in the server log');
 
 $node->stop;
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

@@ -95,5 +95,6 @@ note('chaos mix as served: ' . JSON::PP->new->canonical->encode($st->{by_kind}))
 
 is(join(' ', gbn_worker_pids($node)), $pid, 'the worker was never restarted');
 $node->stop;
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

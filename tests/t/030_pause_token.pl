@@ -93,5 +93,6 @@ gbn_lacks_secret($log, $bad, 'the expired token is not in the server log');
 gbn_lacks_secret($log, $good, 'the new token is not in the server log (not even "parameter ... changed to")');
 
 $node->stop;
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

@@ -65,5 +65,6 @@ is($ev->[0]{n}, 8, "one 'contacted' event per row");
 $node->stop('fast');
 command_like([ 'pg_controldata', $node->data_dir ], qr/Database cluster state:\s+shut down\n/,
 	'the cluster shut down cleanly');
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

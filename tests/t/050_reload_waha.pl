@@ -109,5 +109,6 @@ is($reqs->[0]{provider}, 'cloud_api', 'to the Cloud API endpoint');
 is(join(' ', gbn_worker_pids($node)), $pid, 'reloads did not restart the worker');
 
 $node->stop;
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

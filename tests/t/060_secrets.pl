@@ -98,5 +98,6 @@ like($log, qr/parameter "guestbook_notify.access_token" changed to "\*+"/,
 	'the reload was logged, masked');
 my $mocklog = slurp_file($mock->{log});
 gbn_lacks_secret($mocklog, $token, 'the mock masks it in its own log too');
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

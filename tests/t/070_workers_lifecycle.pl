@@ -311,5 +311,6 @@ note(sprintf('FIGURES 070_workers_lifecycle: wake=%.3fs sigterm_exit=%.3fs drain
 		$wake_s, $gone, $drain, join('/', map { $_->{sent} } @live)));
 
 $node->stop;
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

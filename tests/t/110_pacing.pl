@@ -132,5 +132,6 @@ note(sprintf("FIGURES 110_pacing: max_send_rate=%d measured=%.2f/s over %ds (%.2
 		join('/', map { sprintf('%.2f', $_) } @gaps)));
 
 $node->stop('fast');
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

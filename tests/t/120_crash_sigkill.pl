@@ -99,5 +99,6 @@ note(sprintf("FIGURES 120_crash_sigkill: rows=%d kills=%d lost=%d duplicates=%d 
 note("kills at: " . join('; ', @at));
 
 $node->stop('fast');
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

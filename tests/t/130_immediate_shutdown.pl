@@ -62,5 +62,6 @@ note(sprintf("FIGURES 130_immediate_shutdown: rows=%d lost=%d duplicates=%d (lim
 		$acc->{requests}, $elapsed));
 
 $node->stop('fast');
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

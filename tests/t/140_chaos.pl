@@ -109,5 +109,6 @@ note(sprintf("FIGURES 140_chaos: rows=%d %s lost=%d duplicates=%d (unreadable ac
 		$N, gs_fmt($acc->{status}), $acc->{lost}, $acc->{duplicates}, $unreadable, $acc->{requests}, $acc->{accepted}, $elapsed));
 
 $node->stop('fast');
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

@@ -83,6 +83,10 @@ note(sprintf("FIGURES 150_standby: sent_from_standby=0 (3 s with %d due rows); a
 		$N, $acc->{status}{sent} // 0, $acc->{lost}, $acc->{duplicates}, $drain));
 
 $standby->stop('fast');
+gbn_openapi_ok($mock_p, 'the primary\'s mock: its 20 requests validated in full against Meta\'s OpenAPI spec',
+	min => 20);
+gbn_openapi_ok($mock_s, "the standby's mock: its $N requests validated in full against Meta's OpenAPI spec",
+	min => $N);
 $mock_p->stop;
 $mock_s->stop;
 done_testing();

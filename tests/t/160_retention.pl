@@ -89,5 +89,6 @@ like($err, qr/batch size/, 'a zero batch size is an error');
 note('live queue after: ' . gs_fmt(gbn_sql_json($node, $counts)));
 
 $node->stop('fast');
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

@@ -78,5 +78,6 @@ usleep(1_000_000);
 is($mock->stats->{requests} - $before, 0, 'and sends nothing');
 
 $node->stop('fast');
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

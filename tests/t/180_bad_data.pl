@@ -164,5 +164,6 @@ note(sprintf('FIGURES 180_bad_data: assignments=%d rows=%d sent=%d failed=%d oth
 		$i, scalar @$rows, $st{sent} // 0, $st{failed} // 0, $i - ($st{sent} // 0) - ($st{failed} // 0)));
 
 $node->stop('fast');
+gbn_openapi_ok($mock);
 $mock->stop;
 done_testing();

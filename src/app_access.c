@@ -255,6 +255,7 @@ gbn_app_select(PG_FUNCTION_ARGS)
 	SPIPlanPtr	plan;
 	GbnAsOwner	st;
 	uint64		i;
+	int			nestlevel;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -273,6 +274,7 @@ gbn_app_select(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%s\" is not one of the guestbook tables", table)));
 
+	nestlevel = gbn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (!schema_is_attached(schema))
@@ -304,5 +306,6 @@ gbn_app_select(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
 	}
 	SPI_finish();
+	gbn_unpin_search_path(nestlevel);
 	return (Datum) 0;
 }

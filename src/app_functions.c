@@ -60,6 +60,7 @@ find_case_in(void *arg)
 Datum
 gbn_case_schema_sql(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
 	char	   *case_id = uuid_arg(fcinfo, 0);
 	char	   *found = NULL;
 	uint64		i;
@@ -68,6 +69,7 @@ gbn_case_schema_sql(PG_FUNCTION_ARGS)
 
 	if (case_id == NULL)
 		PG_RETURN_NULL();
+	nestlevel = gbn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	gbn_spi_run(SPI_prepare("SELECT a.schema_name::text FROM guestbook_notify.attached_schemas a"
@@ -94,6 +96,7 @@ gbn_case_schema_sql(PG_FUNCTION_ARGS)
 	if (found)
 		strcpy(found, schemas[i - 1]);
 	SPI_finish();
+	gbn_unpin_search_path(nestlevel);
 	if (found == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(found)));
@@ -103,6 +106,7 @@ gbn_case_schema_sql(PG_FUNCTION_ARGS)
 Datum
 gbn_case_params_by_id_sql(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
 	GbnAppLookup lk;
 	char	   *case_id = uuid_arg(fcinfo, 1);
 	GbnCaseInfo *c;
@@ -113,6 +117,7 @@ gbn_case_params_by_id_sql(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || case_id == NULL)
 		PG_RETURN_NULL();
 	memset(&lk, 0, sizeof(lk));
+	nestlevel = gbn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	gbn_lookup_schema(&lk, NameStr(*PG_GETARG_NAME(0)), list_make1(case_id),
@@ -121,6 +126,7 @@ gbn_case_params_by_id_sql(PG_FUNCTION_ARGS)
 	if (c == NULL)
 	{
 		SPI_finish();
+		gbn_unpin_search_path(nestlevel);
 		PG_RETURN_NULL();
 	}
 	cv = c->values;
@@ -130,6 +136,7 @@ gbn_case_params_by_id_sql(PG_FUNCTION_ARGS)
 	result = gbn_case_params(&cv);
 	result = (Jsonb *) memcpy(SPI_palloc(VARSIZE(result)), result, VARSIZE(result));
 	SPI_finish();
+	gbn_unpin_search_path(nestlevel);
 	PG_RETURN_JSONB_P(result);
 }
 
@@ -137,6 +144,7 @@ gbn_case_params_by_id_sql(PG_FUNCTION_ARGS)
 Datum
 gbn_find_contact_sql(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
 	MemoryContext outer = CurrentMemoryContext;
 	GbnAppLookup lk;
 	char	   *unit = uuid_arg(fcinfo, 1);
@@ -155,6 +163,7 @@ gbn_find_contact_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("contact type must be \"lead\" or \"kadis\"")));
 	memset(&lk, 0, sizeof(lk));
+	nestlevel = gbn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	gbn_lookup_schema(&lk, NameStr(*PG_GETARG_NAME(0)), NIL, NIL,
@@ -164,6 +173,7 @@ gbn_find_contact_sql(PG_FUNCTION_ARGS)
 	c.number = c.number ? MemoryContextStrdup(outer, c.number) : NULL;
 	c.problem = c.problem ? MemoryContextStrdup(outer, c.problem) : NULL;
 	SPI_finish();
+	gbn_unpin_search_path(nestlevel);
 
 	nulls[0] = c.name == NULL;
 	nulls[1] = c.number == NULL;

@@ -284,6 +284,7 @@ gbn_audit_write(int max_rows, bool nowait, int *failed)
 Datum
 gbn_case_event_sql(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
 	Jsonb	   *details;
 	pg_uuid_t	nid;
 	pg_uuid_t  *nidp = NULL;
@@ -304,11 +305,13 @@ gbn_case_event_sql(PG_FUNCTION_ARGS)
 			   sizeof(nid));
 		nidp = &nid;
 	}
+	nestlevel = gbn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	gbn_audit_case_event(NameStr(*PG_GETARG_NAME(0)), PG_GETARG_UUID_P(1),
 						 text_to_cstring(PG_GETARG_TEXT_PP(2)), details, nidp);
 	SPI_finish();
+	gbn_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -320,6 +323,7 @@ gbn_case_event_sql(PG_FUNCTION_ARGS)
 Datum
 gbn_write_audit_sql(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
 	int			max_rows = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
 	int			failed;
 	int			written;
@@ -328,9 +332,11 @@ gbn_write_audit_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must be at least 1")));
+	nestlevel = gbn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	written = gbn_audit_write(max_rows, false, &failed);
 	SPI_finish();
+	gbn_unpin_search_path(nestlevel);
 	PG_RETURN_INT32(written);
 }

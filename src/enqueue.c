@@ -361,6 +361,7 @@ gbn_enqueue_row(const GbnEnqueueRow *row, pg_uuid_t *id)
 Datum
 gbn_enqueue_row_sql(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
 	GbnEnqueueRow row;
 	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
 	bool		found;
@@ -384,10 +385,12 @@ gbn_enqueue_row_sql(PG_FUNCTION_ARGS)
 		gbn_warn_sql_outdated();
 		PG_RETURN_NULL();
 	}
+	nestlevel = gbn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	found = gbn_enqueue_row(&row, id);
 	SPI_finish();
+	gbn_unpin_search_path(nestlevel);
 	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_UUID_P(id);

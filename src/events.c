@@ -635,6 +635,7 @@ gbn_process_events(int limit, bool nowait, int *deferred)
 Datum
 gbn_process_events_sql(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
 	int			limit = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
 	int			deferred;
 	int			done;
@@ -643,9 +644,11 @@ gbn_process_events_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_events must be at least 1")));
+	nestlevel = gbn_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	done = gbn_process_events(limit, false, &deferred);
 	SPI_finish();
+	gbn_unpin_search_path(nestlevel);
 	PG_RETURN_INT32(done);
 }

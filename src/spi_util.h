@@ -49,6 +49,15 @@ typedef struct GbnSqlArgs
 extern void gbn_arg(GbnSqlArgs *a, Oid type, Datum value, bool isnull);
 extern void gbn_arg_text(GbnSqlArgs *a, const char *s);
 
+/*
+ * search_path pg_catalog, pg_temp until gbn_unpin_search_path(): for the C
+ * functions SQL calls, which run SQL of their own and must not resolve a
+ * name through a schema of the caller's (or of the database's default
+ * search_path, which the database's owner sets).
+ */
+extern int	gbn_pin_search_path(void);
+extern void gbn_unpin_search_path(int nestlevel);
+
 /* argument n of a SQL function as a C string, NULL for SQL NULL */
 static inline char *
 gbn_text_arg(FunctionCallInfo fcinfo, int n)

@@ -518,8 +518,10 @@ worker_turn(void)
 	gbn_rate_refill();
 	if (gbn_wake_is_pending() && wake_claim_at(now_ms) <= now_ms && gbn_consume_wake())
 	{
+		/* a commit: new events, rows or case_events rows to write */
 		next_claim_ms = 0;
 		events_due = true;
+		audit_at_ms = 0;
 	}
 	claim_and_start(now_ms);
 
@@ -547,6 +549,13 @@ worker_start(int slot)
 	gbn_slot_attach(slot, dboid);
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname(GBN_WORKER_TYPE);
+
+	/*
+	 * No name the worker's SQL uses resolves through a schema the app can
+	 * write, whatever the database's default search_path (its owner may set
+	 * it): every statement names things schema-qualified anyway.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	StartTransactionCommand();
 	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
 	CommitTransactionCommand();

@@ -231,7 +231,7 @@ VALUES
 	('sla_reminder',
 	 E'[GUESTBOOK] Pengingat: Case {{case_code}} belum ditindaklanjuti\n'
 	 'Tahap: {{stage}}\n'
-	 'Menunggu: {{waited}} jam kerja, sejak {{since}}\n'
+	 'Menunggu: {{waited}} waktu kerja, sejak {{since}}\n'
 	 'Jenis: {{case_type}}\n'
 	 'Unit: {{unit_tujuan}}\n'
 	 'Org Unit: {{org_unit_name}}\n'
@@ -876,7 +876,7 @@ BEGIN
 			SELECT x.* INTO v_one
 			  FROM jsonb_to_record(g.steps -> 0) AS x(recipient text, name text, number text,
 					problem text);
-			SELECT string_agg(format(E'%s. %s (%s, %s): %s, menunggu %s jam kerja sejak %s\n   %s',
+			SELECT string_agg(format(E'%s. %s (%s, %s): %s, menunggu %s waktu kerja sejak %s\n   %s',
 									 c.n, c.p ->> 'case_code', c.p ->> 'case_type',
 									 coalesce(c.p ->> 'unit_tujuan', '-'),
 									 guestbook_notify._sla_stage_text(c.stage),
@@ -919,7 +919,7 @@ BEGIN
 						'recipient_name', e ->> 'name',
 						'to_number', e ->> 'normalized',
 						'waiting_since', e -> 'clock_start',
-						'working_time', e ->> 'worked',
+						'working_seconds', floor(extract(epoch FROM (e ->> 'worked')::interval)),
 						'digest', g.ncases > 1,
 						'error', e ->> 'problem')))
 		  FROM jsonb_array_elements(g.steps) e;
@@ -974,9 +974,13 @@ BEGIN
 		EXCEPTION WHEN OTHERS THEN
 			GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL,
 									v_state = RETURNED_SQLSTATE;
-			RAISE WARNING 'guestbook_notify: SLA reminders of schema "%" skipped: %', v_schema, v_msg
-				USING ERRCODE = v_state, DETAIL = coalesce(v_detail, ''),
-					  HINT = 'The next tick tries again.';
+			IF nullif(v_detail, '') IS NULL THEN
+				RAISE WARNING 'guestbook_notify: SLA reminders of schema "%" skipped: %', v_schema, v_msg
+					USING ERRCODE = v_state, HINT = 'The next tick tries again.';
+			ELSE
+				RAISE WARNING 'guestbook_notify: SLA reminders of schema "%" skipped: %', v_schema, v_msg
+					USING ERRCODE = v_state, DETAIL = v_detail, HINT = 'The next tick tries again.';
+			END IF;
 		END;
 	END LOOP;
 	RETURN v_total;

@@ -104,7 +104,8 @@ CREATE TABLE guestbook_notify.sla_rules (
  *					or from a later reassignment
  * occurrence names one run of the clock: the assignment id for 'assigned',
  * '<stage>@<stage_since in microseconds>/<assignment>' for escalations; a
- * rule fires once per occurrence.  No personal data: the case code only.
+ * rule fires once per occurrence.  A tick writes a row only when the case
+ * changed.  No personal data: the case code only.
  */
 CREATE TABLE guestbook_notify.sla_cases (
 	app_schema name NOT NULL,
@@ -119,7 +120,7 @@ CREATE TABLE guestbook_notify.sla_cases (
 	org_unit_id uuid,
 	clock_start timestamptz NOT NULL,
 	occurrence text NOT NULL,
-	seen_at timestamptz NOT NULL,	-- the last tick that saw it
+	updated_at timestamptz NOT NULL,	-- the tick that last changed the row
 	PRIMARY KEY (app_schema, case_id)
 );
 
@@ -672,6 +673,7 @@ AS $$
 DECLARE
 	v_cases jsonb;
 	v_assign jsonb := '[]';
+	v_cur jsonb;
 	v_ids uuid[];
 	v_users jsonb := '[]';
 	v_steps jsonb;
@@ -704,47 +706,67 @@ BEGIN
 				ARRAY[v_ids::text]) r;
 	END IF;
 
+	-- what the app says now, one row per open case
+	v_cur := (SELECT coalesce(jsonb_agg(to_jsonb(x)), '[]')
+				FROM (SELECT c.case_id, c.code, c.case_type, c.stage, a.id AS assignment_id,
+							 a.at AS assigned_at, coalesce(a.operator, c.operator) AS operator_id,
+							 c.unit AS org_unit_id
+						FROM (SELECT (e ->> 'id')::uuid AS case_id, e ->> 'code' AS code,
+									 e ->> 'case_type' AS case_type,
+									 CASE WHEN e ->> 'level' = 'kadis' THEN 'escalated_kadis'
+										  WHEN e ->> 'level' = 'lead' OR e ->> 'status' = 'escalated'
+										  THEN 'escalated_lead'
+										  ELSE 'assigned' END AS stage,
+									 (e ->> 'unit')::uuid AS unit, (e ->> 'operator')::uuid AS operator
+								FROM jsonb_array_elements(v_cases) e) c
+						LEFT JOIN (SELECT (e ->> 'case_id')::uuid AS case_id, (e ->> 'id')::uuid AS id,
+										  (e ->> 'operator')::uuid AS operator,
+										  (e ->> 'at')::timestamptz AS at
+									 FROM jsonb_array_elements(v_assign) e) a
+						  ON a.case_id = c.case_id) x);
+
+	-- sla_cases follows it, writing only what changed: gone, changed, new
 	DELETE FROM guestbook_notify.sla_cases s
 	 WHERE s.app_schema = p_schema AND s.case_id <> ALL (v_ids);
 
-	INSERT INTO guestbook_notify.sla_cases AS s
+	-- (a stage that did not change keeps its stage_since)
+	UPDATE guestbook_notify.sla_cases s
+	   SET case_code = c.code, case_type = c.case_type, stage = c.stage,
+		   stage_since = CASE WHEN s.stage = c.stage THEN s.stage_since ELSE p_now END,
+		   assignment_id = c.assignment_id,
+		   assigned_at = c.assigned_at, operator_id = c.operator_id,
+		   org_unit_id = c.org_unit_id,
+		   clock_start = guestbook_notify._sla_clock(c.stage,
+							CASE WHEN s.stage = c.stage THEN s.stage_since ELSE p_now END,
+							c.assigned_at),
+		   occurrence = guestbook_notify._sla_occurrence(c.stage,
+							CASE WHEN s.stage = c.stage THEN s.stage_since ELSE p_now END,
+							c.assignment_id),
+		   updated_at = p_now
+	  FROM jsonb_to_recordset(v_cur) AS c(case_id uuid, code text, case_type text, stage text,
+										  assignment_id uuid, assigned_at timestamptz,
+										  operator_id uuid, org_unit_id uuid)
+	 WHERE s.app_schema = p_schema AND s.case_id = c.case_id
+	   AND (s.case_code, s.case_type, s.stage, s.assignment_id, s.assigned_at, s.operator_id,
+			s.org_unit_id)
+		   IS DISTINCT FROM
+		   (c.code, c.case_type, c.stage, c.assignment_id, c.assigned_at, c.operator_id,
+			c.org_unit_id);
+
+	INSERT INTO guestbook_notify.sla_cases
 		(app_schema, case_id, case_code, case_type, stage, stage_since, assignment_id,
-		 assigned_at, operator_id, org_unit_id, clock_start, occurrence, seen_at)
-	SELECT p_schema, c.case_id, c.code, c.case_type, c.stage, p_now, a.id, a.at,
-		   coalesce(a.operator, c.operator), c.unit,
-		   guestbook_notify._sla_clock(c.stage, p_now, a.at),
-		   guestbook_notify._sla_occurrence(c.stage, p_now, a.id), p_now
-	  FROM (SELECT (e ->> 'id')::uuid AS case_id, e ->> 'code' AS code,
-				   e ->> 'case_type' AS case_type,
-				   CASE WHEN e ->> 'level' = 'kadis' THEN 'escalated_kadis'
-						WHEN e ->> 'level' = 'lead' OR e ->> 'status' = 'escalated'
-						THEN 'escalated_lead'
-						ELSE 'assigned' END AS stage,
-				   (e ->> 'unit')::uuid AS unit, (e ->> 'operator')::uuid AS operator
-			  FROM jsonb_array_elements(v_cases) e) c
-	  LEFT JOIN (SELECT (e ->> 'case_id')::uuid AS case_id, (e ->> 'id')::uuid AS id,
-						(e ->> 'operator')::uuid AS operator, (e ->> 'at')::timestamptz AS at
-				   FROM jsonb_array_elements(v_assign) e) a ON a.case_id = c.case_id
+		 assigned_at, operator_id, org_unit_id, clock_start, occurrence, updated_at)
+	SELECT p_schema, c.case_id, c.code, c.case_type, c.stage, p_now, c.assignment_id,
+		   c.assigned_at, c.operator_id, c.org_unit_id,
+		   guestbook_notify._sla_clock(c.stage, p_now, c.assigned_at),
+		   guestbook_notify._sla_occurrence(c.stage, p_now, c.assignment_id), p_now
+	  FROM jsonb_to_recordset(v_cur) AS c(case_id uuid, code text, case_type text, stage text,
+										  assignment_id uuid, assigned_at timestamptz,
+										  operator_id uuid, org_unit_id uuid)
+	 WHERE NOT EXISTS (SELECT 1 FROM guestbook_notify.sla_cases s
+						WHERE s.app_schema = p_schema AND s.case_id = c.case_id)
 	 ORDER BY c.case_id
-	ON CONFLICT (app_schema, case_id) DO UPDATE
-	   SET case_code = EXCLUDED.case_code,
-		   case_type = EXCLUDED.case_type,
-		   stage = EXCLUDED.stage,
-		   stage_since = CASE WHEN s.stage = EXCLUDED.stage THEN s.stage_since
-							  ELSE EXCLUDED.stage_since END,
-		   assignment_id = EXCLUDED.assignment_id,
-		   assigned_at = EXCLUDED.assigned_at,
-		   operator_id = EXCLUDED.operator_id,
-		   org_unit_id = EXCLUDED.org_unit_id,
-		   clock_start = guestbook_notify._sla_clock(EXCLUDED.stage,
-							CASE WHEN s.stage = EXCLUDED.stage THEN s.stage_since
-								 ELSE EXCLUDED.stage_since END,
-							EXCLUDED.assigned_at),
-		   occurrence = guestbook_notify._sla_occurrence(EXCLUDED.stage,
-							CASE WHEN s.stage = EXCLUDED.stage THEN s.stage_since
-								 ELSE EXCLUDED.stage_since END,
-							EXCLUDED.assignment_id),
-		   seen_at = EXCLUDED.seen_at;
+	ON CONFLICT (app_schema, case_id) DO NOTHING;
 
 	IF NOT p_fire THEN
 		RETURN 0;			-- out of hours: nothing is sent, nothing is dropped
@@ -1007,8 +1029,8 @@ $$;
 /*
  * ---- the "Terlambat" (overdue) view -----------------------------------------
  * The open cases that waited longer than their first enabled rule, as the
- * last tick saw them (checked_at; a case moved on since drops out at the
- * next tick): since when they wait (waiting_since), when they became
+ * last tick saw them (a case moved on since drops out at the next tick):
+ * since when they wait (waiting_since), when they became
  * overdue (overdue_since), the working time waited, and their reminders of
  * this occurrence (count, last, its recipient and queue status).
  */
@@ -1026,8 +1048,7 @@ SELECT c.app_schema,
 	   f.last_recipient_role,
 	   f.last_recipient_name,
 	   q.status AS last_notification_status,
-	   f.notification_id AS last_notification_id,
-	   c.seen_at AS checked_at
+	   f.notification_id AS last_notification_id
   FROM guestbook_notify.sla_cases c
  CROSS JOIN LATERAL (SELECT min(r.after) AS first_after
 					   FROM guestbook_notify.sla_rules r

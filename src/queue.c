@@ -28,6 +28,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -558,6 +559,7 @@ typedef struct SlaArgs
 	MemoryContext cxt;			/* the caller's, for problem */
 	int			fired;			/* -1: did not run */
 	char	   *problem;
+	int			sqlerrcode;
 } SlaArgs;
 
 static void
@@ -567,7 +569,17 @@ sla_call(void *arg)
 	GbnSqlArgs	args = {0};
 	bool		isnull;
 	Datum		d;
+	char		buf[32];
 
+	/*
+	 * The tick reads the app's tables (as their owners): a LOCK TABLE of the
+	 * app's holds it back at most app_lock_timeout, not the worker's
+	 * lock_timeout -- that schema is skipped until the next tick.  Local to
+	 * this subtransaction.
+	 */
+	snprintf(buf, sizeof(buf), "%d", gbn_app_lock_timeout);
+	(void) set_config_option("lock_timeout", buf, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	gbn_arg_text(&args, a->time_zone);
 	if (sla_plan == NULL)
 		sla_plan = gbn_prepare_kept("SELECT guestbook_notify.sla_tick($1)",
@@ -596,17 +608,19 @@ sla_body(void *arg)
 	{
 		a->fired = -1;
 		a->problem = MemoryContextStrdup(a->cxt, e->message);
+		a->sqlerrcode = e->sqlerrcode;
 	}
 }
 
 int
-gbn_queue_sla_tick(const char *time_zone, char **problem)
+gbn_queue_sla_tick(const char *time_zone, char **problem, int *sqlerrcode)
 {
-	SlaArgs		a = {time_zone, CurrentMemoryContext, -1, NULL};
+	SlaArgs		a = {time_zone, CurrentMemoryContext, -1, NULL, 0};
 
 	*problem = NULL;
 	if (!gbn_run_in_transaction("guestbook_notify: SLA reminders", sla_body, &a))
 		return -1;
 	*problem = a.problem;
+	*sqlerrcode = a.sqlerrcode;
 	return a.fired;
 }

@@ -429,18 +429,20 @@ static void
 sla_step(int64 now_ms)
 {
 	char	   *problem = NULL;
+	int			sqlerrcode = 0;
 	int			fired;
 
 	if (gbn_sla_interval <= 0 || sla_at_ms > now_ms || db_status != GBN_CLAIM_OK)
 		return;
-	fired = gbn_queue_sla_tick(gbn_sla_time_zone, &problem);
+	fired = gbn_queue_sla_tick(gbn_sla_time_zone, &problem, &sqlerrcode);
 	stats_retry_ms = 1;
 	sla_at_ms = now_ms + (int64) gbn_sla_interval * 1000;
 	if (problem != NULL)
 	{
 		if (sla_problem == NULL || strcmp(problem, sla_problem) != 0)
 			ereport(WARNING,
-					(errmsg("guestbook_notify: SLA reminders did not run: %s", problem),
+					(errcode(sqlerrcode),
+					 errmsg("guestbook_notify: SLA reminders did not run: %s", problem),
 					 errhint("Check guestbook_notify.sla_time_zone and the SLA tables; the worker tries again every sla_interval.")));
 		if (sla_problem)
 			pfree(sla_problem);

@@ -4,8 +4,9 @@
 # first rule, the unit's lead after the second, each once per assignment;
 # a reassignment restarts the clock; progress stops it; several cases for
 # one recipient become one digest; a case that falls due while the office is
-# closed is reminded when it opens, never before; text mode; a bad time
-# zone is a warning, never a stop; sla_interval 0 turns the ticks off.
+# closed is reminded when it opens, never before; text mode; an app's LOCK
+# TABLE holds the tick back only app_lock_timeout; a bad time zone is a
+# warning, never a stop; sla_interval 0 turns the ticks off.
 
 use strict;
 use warnings;
@@ -16,6 +17,7 @@ use GuestbookNotify;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use Time::HiRes qw(time usleep);
 
 my $mock = GuestbookNotify::Mock->start(token => 'token-200');
@@ -207,6 +209,28 @@ like($tr->{body}{text}{body} // '', qr/^\[GUESTBOOK\] Pengingat: Case SRT001 bel
 	'the Indonesian reminder');
 like($tr->{body}{text}{body} // '', qr/\nMenunggu: \d+ detik waktu kerja, sejak \S+ \d+ \S+ \d{4} \d\d\.\d\d WIB\n/,
 	'with the working time waited and since when (WIB)');
+
+# --- an app's LOCK TABLE holds the tick back at most app_lock_timeout ----------------------
+my $off_lock = gbn_log_offset($node);
+my ($lock_out, $lock_err) = ('', '');
+my $locker = IPC::Run::start(
+	[ 'psql', '-X', '-q', '-d', $node->connstr('postgres'), '-c',
+	  'BEGIN; LOCK TABLE public.case_assignments IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(8); COMMIT;' ],
+	'>', \$lock_out, '2>', \$lock_err);
+ok(gbn_wait_until($node, q{
+	SELECT count(*) > 0 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+	 WHERE c.relname = 'case_assignments' AND l.mode = 'AccessExclusiveLock' AND l.granted}, 't', 10,
+	'the app holds its lock'), 'the app locks case_assignments');
+usleep(1_500_000);    # a tick or two meet the lock
+my $t_lock = time();
+my $m_lock = $node->safe_psql('postgres',
+	q{SELECT guestbook_notify.enqueue('assigned', '0812-5555-0202', params => '{"case_code": "LOCK01"}')});
+ok(gbn_wait_status($node, $m_lock, 'sent', 10), 'a message is sent while the app holds the lock');
+cmp_ok(time() - $t_lock, '<', 2, sprintf('promptly (%.2f s): the tick waits app_lock_timeout, not lock_timeout',
+		time() - $t_lock));
+ok($node->wait_for_log(qr/SLA reminders of schema "public" skipped: canceling statement due to lock timeout/,
+		$off_lock), 'the tick skips the locked schema with a WARNING, and tries again');
+$locker->finish;
 
 # --- a bad time zone is a warning; sending goes on; sla_interval 0 turns it off -------------
 my $off = gbn_log_offset($node);

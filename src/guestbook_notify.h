@@ -90,6 +90,8 @@ extern int	gbn_archive_batch_size;
 extern int	gbn_statement_timeout;
 extern int	gbn_lock_timeout;
 extern int	gbn_app_lock_timeout;
+extern int	gbn_sla_interval;
+extern char *gbn_sla_time_zone;
 
 extern void gbn_define_settings(void);
 extern void gbn_define_launcher_settings(void);

@@ -10,6 +10,7 @@
  *		  renew    _renew_leases
  *		  archive  archive_finished
  *		  audit    case_events rows into the app's tables (audit.c)
+ *		  sla      sla_tick, the SLA reminders (src/sql/75_sla.sql)
  * Every transaction goes through gbn_run_in_transaction() (tx.c); none is
  * open while the worker waits on the network.
  *
@@ -27,6 +28,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -50,6 +52,7 @@ static SPIPlanPtr release_plan = NULL;
 static SPIPlanPtr renew_plan = NULL;
 static SPIPlanPtr archive_plan = NULL;
 static SPIPlanPtr audit_count_plan = NULL;
+static SPIPlanPtr sla_plan = NULL;
 
 /* the columns the claim functions return */
 #define CLAIM_COLUMNS \
@@ -543,4 +546,81 @@ gbn_queue_audit(int max_rows, int64 *still_pending)
 		return -1;
 	*still_pending = a.pending;
 	return a.written;
+}
+
+/* ----------------------------------------------------------------
+ * SLA reminders
+ * ----------------------------------------------------------------
+ */
+
+typedef struct SlaArgs
+{
+	const char *time_zone;
+	MemoryContext cxt;			/* the caller's, for problem */
+	int			fired;			/* -1: did not run */
+	char	   *problem;
+	int			sqlerrcode;
+} SlaArgs;
+
+static void
+sla_call(void *arg)
+{
+	SlaArgs    *a = (SlaArgs *) arg;
+	GbnSqlArgs	args = {0};
+	bool		isnull;
+	Datum		d;
+	char		buf[32];
+
+	/*
+	 * The tick reads the app's tables (as their owners): a LOCK TABLE of the
+	 * app's holds it back at most app_lock_timeout, not the worker's
+	 * lock_timeout -- that schema is skipped until the next tick.  Local to
+	 * this subtransaction.
+	 */
+	snprintf(buf, sizeof(buf), "%d", gbn_app_lock_timeout);
+	(void) set_config_option("lock_timeout", buf, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	gbn_arg_text(&args, a->time_zone);
+	if (sla_plan == NULL)
+		sla_plan = gbn_prepare_kept("SELECT guestbook_notify.sla_tick($1)",
+									args.n, args.types);
+	gbn_spi_run(sla_plan, args.values, args.nulls, SPI_OK_SELECT, 1);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	a->fired = isnull ? 0 : DatumGetInt32(d);	/* NULL: another tick ran */
+}
+
+/*
+ * The tick runs in a subtransaction: whatever it raises (an unknown time
+ * zone, the app's tables refusing...) is the SLA step's problem, reported,
+ * and never stops the worker or its sending.
+ */
+static void
+sla_body(void *arg)
+{
+	SlaArgs    *a = (SlaArgs *) arg;
+	ErrorData  *e;
+
+	a->fired = -1;
+	if (check_extension() != GBN_CLAIM_OK)
+		return;
+	e = gbn_try_subxact(sla_call, a);
+	if (e != NULL)
+	{
+		a->fired = -1;
+		a->problem = MemoryContextStrdup(a->cxt, e->message);
+		a->sqlerrcode = e->sqlerrcode;
+	}
+}
+
+int
+gbn_queue_sla_tick(const char *time_zone, char **problem, int *sqlerrcode)
+{
+	SlaArgs		a = {time_zone, CurrentMemoryContext, -1, NULL, 0};
+
+	*problem = NULL;
+	if (!gbn_run_in_transaction("guestbook_notify: SLA reminders", sla_body, &a))
+		return -1;
+	*problem = a.problem;
+	*sqlerrcode = a.sqlerrcode;
+	return a.fired;
 }

@@ -64,4 +64,11 @@ extern int	gbn_queue_archive(int older_than_s, int batch_size);
 /* the audit step: write queued case_events rows; -1 if it could not run */
 extern int	gbn_queue_audit(int max_rows, int64 *still_pending);
 
+/*
+ * The SLA step: sla_tick(time_zone).  Returns the reminders fired, or -1 if
+ * it did not run; *problem (in the caller's memory context) and
+ * *sqlerrcode are the tick's error, if it raised one.
+ */
+extern int	gbn_queue_sla_tick(const char *time_zone, char **problem, int *sqlerrcode);
+
 #endif							/* GBN_QUEUE_H */

@@ -63,6 +63,8 @@ int			gbn_archive_batch_size = 1000;
 int			gbn_statement_timeout = 30000;
 int			gbn_lock_timeout = 5000;
 int			gbn_app_lock_timeout = 200;
+int			gbn_sla_interval = 60;
+char	   *gbn_sla_time_zone = NULL;
 
 /*
  * provider and message_mode are strings, not enums: a value PostgreSQL
@@ -320,6 +322,27 @@ gbn_define_settings(void)
 							1000, 1, 100000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+
+	/*
+	 * SLA reminders (src/sql/75_sla.sql): the worker runs sla_tick() every
+	 * sla_interval and passes it sla_time_zone; an unknown zone is reported
+	 * by the tick (a WARNING), and sending goes on.
+	 */
+	DefineCustomIntVariable("guestbook_notify.sla_interval",
+							gettext_noop("How often the worker runs the SLA reminders (sla_tick)."),
+							gettext_noop("0 turns them off in the worker (pg_cron can still call sla_tick())."),
+							&gbn_sla_interval,
+							60, 0, 86400,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("guestbook_notify.sla_time_zone",
+							   gettext_noop("Time zone of the business hours and holidays of the SLA reminders."),
+							   gettext_noop("A zone name: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT)."),
+							   &gbn_sla_time_zone,
+							   "Asia/Jakarta",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("guestbook_notify.pause_retry_interval",
 							gettext_noop("How long sending stays paused after an account-level error before one more try."),

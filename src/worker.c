@@ -14,8 +14,9 @@
  *		paused, the settings are valid and the sender's rate allows,
  *		claims due rows; then starts their requests;
  *	 3. writes queued case_events rows into the app's tables (audit.c),
- *		renews the leases of the rows it holds, archives finished rows --
- *		each when due, each in a short transaction of its own;
+ *		renews the leases of the rows it holds, archives finished rows,
+ *		runs the SLA reminders (sla_tick) -- each when due, each in a
+ *		short transaction of its own;
  *	 4. waits on the latch (a commit that called wake(), SIGHUP, SIGTERM),
  *		libcurl's sockets and the earliest deadline.
  * No transaction is open while requests are in flight, a commit wakes the
@@ -76,6 +77,10 @@ static bool events_due = true;
 static int64 audit_at_ms = 0;
 static int64 renew_at_ms = 0;
 static int64 archive_at_ms = 0;
+static int64 sla_at_ms = 0;
+
+/* the SLA tick's last error, logged once (in TopMemoryContext) */
+static char *sla_problem = NULL;
 
 /* statistics not yet flushed: retry after this many ms */
 static long stats_retry_ms = 0;
@@ -165,6 +170,7 @@ reload_settings(void)
 				(errmsg("guestbook_notify: configuration reloaded, resuming sending")));
 	}
 	next_claim_ms = archive_at_ms = audit_at_ms = 0;
+	sla_at_ms = 0;				/* a new time zone or interval: tick now */
 	claim_error_delay_ms = 0;
 	events_due = true;
 }
@@ -414,6 +420,49 @@ archive_step(int64 now_ms)
 		archive_at_ms = now_ms + (int64) gbn_archive_interval * 1000;
 }
 
+/*
+ * Every sla_interval, the SLA reminders: sla_tick(sla_time_zone).  Its
+ * reminders are queue rows (woken at commit) and case_events rows for the
+ * audit step.  An error of the tick is logged once until it changes.
+ */
+static void
+sla_step(int64 now_ms)
+{
+	char	   *problem = NULL;
+	int			sqlerrcode = 0;
+	int			fired;
+
+	if (gbn_sla_interval <= 0 || sla_at_ms > now_ms || db_status != GBN_CLAIM_OK)
+		return;
+	fired = gbn_queue_sla_tick(gbn_sla_time_zone, &problem, &sqlerrcode);
+	stats_retry_ms = 1;
+	sla_at_ms = now_ms + (int64) gbn_sla_interval * 1000;
+	if (problem != NULL)
+	{
+		if (sla_problem == NULL || strcmp(problem, sla_problem) != 0)
+			ereport(WARNING,
+					(errcode(sqlerrcode),
+					 errmsg("guestbook_notify: SLA reminders did not run: %s", problem),
+					 errhint("Check guestbook_notify.sla_time_zone and the SLA tables; the worker tries again every sla_interval.")));
+		if (sla_problem)
+			pfree(sla_problem);
+		sla_problem = MemoryContextStrdup(TopMemoryContext, problem);
+		return;
+	}
+	if (fired >= 0 && sla_problem != NULL)
+	{
+		ereport(LOG, (errmsg("guestbook_notify: SLA reminders run again")));
+		pfree(sla_problem);
+		sla_problem = NULL;
+	}
+	if (fired > 0)
+	{
+		audit_at_ms = now_ms;	/* their case_events rows */
+		ereport(LOG,
+				(errmsg("guestbook_notify: %d SLA reminder(s) queued", fired)));
+	}
+}
+
 /* ----------------------------------------------------------------
  * Shutdown
  * ----------------------------------------------------------------
@@ -497,6 +546,8 @@ wait_ms(int64 now_ms)
 			wake_at = Min(wake_at, at);
 		if (gbn_retention > 0)
 			wake_at = Min(wake_at, archive_at_ms);
+		if (gbn_sla_interval > 0)
+			wake_at = Min(wake_at, sla_at_ms);
 	}
 	if (stats_retry_ms > 0)
 		wake_at = Min(wake_at, now_ms + stats_retry_ms);
@@ -533,6 +584,7 @@ worker_turn(void)
 	audit_step(now_ms);
 	renew_step(now_ms);
 	archive_step(now_ms);
+	sla_step(now_ms);
 }
 
 static WaitEventSet *

@@ -127,6 +127,19 @@ INSERT INTO case_assignments (case_id, operator_id)
 VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000a2');
 SELECT guestbook_notify._case_event('public', '00000000-0000-0000-0000-0000000000c1',
 									'dump_check', '{"pending": true}');
+-- SLA reminders: the admin's calendar and ladder edits, next year's
+-- holiday, and two reminders fired (operator and lead of ABC123, assigned
+-- 2 working hours before the tick; cancelled so the claims below ignore them)
+UPDATE guestbook_notify.sla_rules SET after = '45 minutes' WHERE key = 'assigned_operator_30m';
+INSERT INTO guestbook_notify.sla_rules (key, stage, after, recipient)
+VALUES ('escalated_lead_kadis_2h', 'escalated_lead', '2 hours', 'kadis');
+UPDATE guestbook_notify.sla_business_hours SET hours = '{[07:30,11:30), [13:00,16:30)}' WHERE weekday = 5;
+INSERT INTO guestbook_notify.sla_holidays (day, name) VALUES ('2027-01-01', 'Tahun Baru 2027 Masehi');
+UPDATE guestbook_notify.sla_holidays SET kind = 'working_day' WHERE day = '2026-12-24';
+UPDATE cases SET status = 'assigned' WHERE code = 'ABC123';
+SELECT guestbook_notify._sla_tick(NULL, guestbook_notify.add_working_time(now(), '2 hours'));
+SELECT guestbook_notify.cancel(q.id) FROM guestbook_notify.notification_queue q
+ WHERE q.template_key = 'sla_reminder';
 EOF
 ); then
 	not_ok "source data made" "$out"; finish
@@ -161,7 +174,22 @@ fingerprint() {
 	  FROM guestbook_notify.assignment_state s
 	UNION ALL
 	SELECT 'case_events', count(*), md5(string_agg(e::text, '|' ORDER BY e.id))
-	  FROM public.case_events e" 2>&1
+	  FROM public.case_events e
+	UNION ALL
+	SELECT 'sla_rules', count(*), md5(string_agg(r::text, '|' ORDER BY r.key))
+	  FROM guestbook_notify.sla_rules r
+	UNION ALL
+	SELECT 'sla_business_hours', count(*), md5(string_agg(h::text, '|' ORDER BY h.weekday))
+	  FROM guestbook_notify.sla_business_hours h
+	UNION ALL
+	SELECT 'sla_holidays', count(*), md5(string_agg(h::text, '|' ORDER BY h.day))
+	  FROM guestbook_notify.sla_holidays h
+	UNION ALL
+	SELECT 'sla_cases', count(*), md5(string_agg(c::text, '|' ORDER BY c.case_id))
+	  FROM guestbook_notify.sla_cases c
+	UNION ALL
+	SELECT 'sla_reminders', count(*), md5(string_agg(r::text, '|' ORDER BY r.id))
+	  FROM guestbook_notify.sla_reminders r" 2>&1
 }
 summary() {
 	psql_q "$1" "
@@ -172,8 +200,8 @@ src_fp=$(fingerprint src)
 src_summary=$(summary src)
 echo "# source: $src_summary"
 src_counts=$(printf '%s\n' "$src_fp" | cut -d'|' -f1,2 | tr '\n' ' ')
-check "source has queue rows, attempts, an opt-out, templates, attached schema" \
-	"queue|5 attempts|2 opt_outs|1 templates|4 attached|1 events|1 audit_outbox|1 assignment_state|2 case_events|2 " "$src_counts"
+check "source has queue rows, attempts, an opt-out, templates, attached schema, SLA state" \
+	"queue|7 attempts|2 opt_outs|1 templates|6 attached|1 events|1 audit_outbox|3 assignment_state|2 case_events|2 sla_rules|3 sla_business_hours|7 sla_holidays|26 sla_cases|2 sla_reminders|2 " "$src_counts"
 
 # ---- dump and restore ---------------------------------------------------
 if ! out=$(pg_dump -Fc -f "$tmp/src.dump" src 2>&1); then
@@ -198,6 +226,11 @@ done <<<"$src_fp"
 check "restored queue statuses" "$src_summary" "$(summary dst)"
 check "edited seeded template kept" "diubah admin|[GUESTBOOK] Tugas baru {{case_code}}" \
 	"$(psql_q dst "SELECT description || '|' || split_part(body, E'\n', 1) FROM guestbook_notify.templates WHERE key = 'assigned'" 2>&1)"
+check "edited SLA ladder, hours and holidays kept" "00:45:00|{[07:30:00,11:30:00),[13:00:00,16:30:00)}|working_day|Tahun Baru 2027 Masehi" \
+	"$(psql_q dst "SELECT (SELECT after FROM guestbook_notify.sla_rules WHERE key = 'assigned_operator_30m')
+		|| '|' || (SELECT hours FROM guestbook_notify.sla_business_hours WHERE weekday = 5)
+		|| '|' || (SELECT kind FROM guestbook_notify.sla_holidays WHERE day = '2026-12-24')
+		|| '|' || (SELECT name FROM guestbook_notify.sla_holidays WHERE day = '2027-01-01')" 2>&1)"
 check "opt-out kept" "6281290000001|tidak mau" \
 	"$(psql_q dst "SELECT number || '|' || reason FROM guestbook_notify.opt_outs" 2>&1)"
 check "triggers restored" \
@@ -212,6 +245,10 @@ check "the restored event and audit row are processed and written" "0|0|1" \
 		SELECT (SELECT count(*) FROM guestbook_notify.trigger_events) || '|' ||
 			   (SELECT count(*) FROM guestbook_notify.audit_outbox) || '|' ||
 			   (SELECT count(*) FROM case_events WHERE event_type = 'dump_check')" 2>&1)"
+check "the SLA reminders fired before the dump do not fire again after the restore" "0|2" \
+	"$(psql_q dst "
+		SELECT guestbook_notify._sla_tick(NULL, (SELECT max(fired_at) FROM guestbook_notify.sla_reminders))
+			|| '|' || (SELECT count(*) FROM guestbook_notify.sla_reminders)" 2>&1)"
 check "an assignment in the restored database enqueues (edited template)" \
 	"pending|6281322224444|[GUESTBOOK] Tugas baru SRT001" \
 	"$(psql_q dst "

@@ -90,7 +90,7 @@ report_expected(const char *activity, ErrorData *edata)
 {
 	ereport(WARNING,
 			(errcode(edata->sqlerrcode),
-			 errmsg("guestbook_notify: %s failed: %s", activity, edata->message),
+			 errmsg("%s failed: %s", activity, edata->message),
 			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
 			 edata->hint ? errhint("%s", edata->hint) : 0,
 			 edata->context ? errcontext("%s", edata->context) : 0));

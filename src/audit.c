@@ -16,7 +16,8 @@
  * a security-restricted operation (app_access.c), with the table lock taken
  * without waiting and guestbook_notify.app_lock_timeout for the rest, each
  * row in a subtransaction: a row the app refuses gets its error and a
- * backoff (1 s, 2 s, 4 s ... 5 min) and the others go on.
+ * backoff (1 s, 2 s, 4 s ... 5 min) and the others go on; rows of a table
+ * the app holds locked are tried again every second.
  *
  * src/audit.c
  *
@@ -41,6 +42,7 @@ PG_FUNCTION_INFO_V1(gbn_case_event_sql);
 PG_FUNCTION_INFO_V1(gbn_write_audit_sql);
 
 #define AUDIT_MAX_BACKOFF_S 300
+#define AUDIT_BUSY_RETRY_S 1
 
 static SPIPlanPtr queue_plan = NULL;
 static SPIPlanPtr due_plan = NULL;
@@ -67,6 +69,7 @@ typedef struct AuditRow
 	Datum		details;
 	int			attempts;
 	char	   *error;			/* NULL: written */
+	bool		busy;			/* the error was a lock not granted in time */
 } AuditRow;
 
 void
@@ -200,8 +203,22 @@ write_schema(void *arg)
 		ErrorData  *e = gbn_try_subxact(insert_one, &ia);
 
 		sa->rows[i].error = e ? pstrdup(e->message) : NULL;
+		sa->rows[i].busy = e && e->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
 	}
 	gbn_restore_user(&st);
+}
+
+/*
+ * Seconds until the next try: a table the app holds locked is tried again
+ * every second (a try costs one lock request that does not wait); a row the
+ * app refused backs off 1 s, 2 s, 4 s ... 5 min.
+ */
+static int
+backoff_seconds(const AuditRow *r)
+{
+	if (r->busy)
+		return AUDIT_BUSY_RETRY_S;
+	return Min(1 << Min(r->attempts, 9), AUDIT_MAX_BACKOFF_S);
 }
 
 /* settle the rows: delete the written ones, back off the others */
@@ -221,8 +238,7 @@ settle(AuditRow *r)
 		return;
 	}
 	gbn_arg_text(&a, gbn_clean_text(r->error, strlen(r->error), 1000));
-	gbn_arg(&a, INT4OID, Int32GetDatum(Min(1 << Min(r->attempts, 9),
-										   AUDIT_MAX_BACKOFF_S)), false);
+	gbn_arg(&a, INT4OID, Int32GetDatum(backoff_seconds(r)), false);
 	if (retry_plan == NULL)
 		retry_plan = gbn_prepare_kept("UPDATE guestbook_notify.audit_outbox a"
 									  " SET attempts = a.attempts OPERATOR(pg_catalog.+) 1,"
@@ -265,7 +281,10 @@ gbn_audit_write(int max_rows, bool nowait, int *failed)
 		for (i = start; i < end; i++)
 		{
 			if (e != NULL)
+			{
 				rows[i].error = pstrdup(e->message);
+				rows[i].busy = e->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
+			}
 			settle(&rows[i]);
 			if (rows[i].error == NULL)
 				written++;

@@ -185,11 +185,18 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return req->truncated ? 0 : len;
 }
 
-/* Abort a transfer promptly when the worker is asked to shut down. */
+/*
+ * Note when the whole request has been written; abort a transfer promptly
+ * when the worker is asked to shut down.
+ */
 static int
 xferinfo_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 			curl_off_t ultotal, curl_off_t ulnow)
 {
+	GbnHttpRequest *req = (GbnHttpRequest *) clientp;
+
+	if (ultotal > 0 && ulnow >= ultotal)
+		req->sent = true;
 	return ShutdownRequestPending ? 1 : 0;
 }
 
@@ -372,6 +379,7 @@ gbn_http_start(GbnHttpRequest *req, char **problem)
 	SETOPT(CURLOPT_WRITEDATA, (void *) req);
 	SETOPT(CURLOPT_NOPROGRESS, 0L);
 	SETOPT(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+	SETOPT(CURLOPT_XFERINFODATA, (void *) req);
 	SETOPT(CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
 	SETOPT(CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
 
@@ -489,6 +497,40 @@ gbn_http_drive(void)
 	}
 
 	collect_done();
+}
+
+/*
+ * Drive the transfers until each of reqs[0..n) has written its whole request
+ * (or finished), or until deadline_ms (monotonic) passes.  A paced message
+ * must leave within a margin of its slot (src/worker_send.c): a request
+ * whose connection is still being made would otherwise leave only when the
+ * worker next looks at its sockets, after its next transaction.  Returns the
+ * number of requests not written by the deadline.
+ */
+int
+gbn_http_await_sent(GbnHttpRequest **reqs, int n, int64 deadline_ms)
+{
+	for (;;)
+	{
+		struct epoll_event ev;
+		int			unsent = 0;
+		int64		now;
+		int64		wait_ms;
+		int			i;
+
+		gbn_http_drive();
+		for (i = 0; i < n; i++)
+			if (!reqs[i]->sent && !reqs[i]->done)
+				unsent++;
+		now = gbn_now_ms();
+		if (unsent == 0 || now >= deadline_ms || ShutdownRequestPending)
+			return unsent;
+		wait_ms = deadline_ms - now;
+		if (timer_deadline_ms >= 0)
+			wait_ms = Max(Min(wait_ms, timer_deadline_ms - now), 0);
+		/* level-triggered: gbn_http_drive() sees the same events again */
+		(void) epoll_wait(epoll_fd, &ev, 1, (int) wait_ms);
+	}
 }
 
 /* The next finished request, or NULL.  It stays owned by its context. */

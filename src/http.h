@@ -33,6 +33,7 @@ typedef struct GbnHttpRequest
 	long		http_status;	/* 0 if no response */
 	long		retry_after_ms; /* Retry-After header, -1 if none */
 	bool		connected;		/* a connection was established */
+	bool		sent;			/* the whole request was written */
 	char	   *response;		/* malloc'd, NUL-terminated, or NULL */
 	size_t		response_len;
 	size_t		response_cap;
@@ -55,6 +56,7 @@ extern bool gbn_http_add_header(GbnHttpRequest *req, const char *header);
 extern bool gbn_http_start(GbnHttpRequest *req, char **problem);
 
 extern void gbn_http_drive(void);
+extern int	gbn_http_await_sent(GbnHttpRequest **reqs, int n, int64 deadline_ms);
 extern GbnHttpRequest *gbn_http_next_done(void);
 extern int64 gbn_http_timer_deadline_ms(void);
 extern char *gbn_http_take_warning(void);

@@ -116,18 +116,32 @@ new_result(const GbnMessage *msg, const GbnProviderOps *ops)
  * worker was held up), it goes back untried and is paced again.
  */
 static bool
-too_late(const GbnMessage *msg, GbnPacing pacing)
+is_paced(const GbnMessage *msg, GbnPacing pacing)
+{
+	return pacing.interval_ms > 0 && msg->to_number != NULL;
+}
+
+/* the time by which msg must have left */
+static TimestampTz
+leave_by(const GbnMessage *msg, GbnPacing pacing)
 {
 	int64		margin_us;
 
-	if (pacing.interval_ms <= 0 || msg->to_number == NULL)
-		return false;
 	margin_us = Min(Max((int64) pacing.interval_ms * 1000 / 20, 20000), 250000);
-	return GetCurrentTimestamp() - msg->claimed_at > margin_us;
+	return msg->claimed_at + margin_us;
 }
 
-/* Start the request of msg; a row that cannot be sent gets a result now. */
-static void
+static bool
+too_late(const GbnMessage *msg, GbnPacing pacing)
+{
+	return is_paced(msg, pacing) && GetCurrentTimestamp() > leave_by(msg, pacing);
+}
+
+/*
+ * Start the request of msg; a row that cannot be sent gets a result now.
+ * Returns the request started, or NULL.
+ */
+static GbnHttpRequest *
 start_one(GbnMessage *msg)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(msg->cxt);
@@ -153,10 +167,31 @@ start_one(GbnMessage *msg)
 		unrecorded = lappend(unrecorded, r);
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(msg->cxt);
-		return;
+		return NULL;
 	}
 	dlist_push_tail(&inflight, &inf->node);
 	n_inflight++;
+	return inf->req;
+}
+
+/*
+ * Let the paced requests just started leave before the worker turns to its
+ * next transaction: each must be written within the margin of its slot.
+ */
+static void
+await_paced(GbnHttpRequest **reqs, int n, TimestampTz by)
+{
+	int64		wait_ms;
+	int			late;
+
+	if (n == 0)
+		return;
+	wait_ms = Max((by - GetCurrentTimestamp()) / 1000, 0);
+	late = gbn_http_await_sent(reqs, n, gbn_now_ms() + wait_ms);
+	if (late > 0)
+		ereport(DEBUG1,
+				(errmsg_internal("guestbook_notify: %d paced request(s) not written within the margin of their slot",
+								 late)));
 }
 
 void
@@ -164,19 +199,27 @@ gbn_send_start(List *messages, GbnPacing pacing)
 {
 	List	   *late = NIL;
 	ListCell   *lc;
+	GbnHttpRequest **paced;
+	int			n_paced = 0;
+	TimestampTz by = DT_NOEND;
 
 	if (results_cxt == NULL)
 		results_cxt = AllocSetContextCreate(TopMemoryContext,
 											"guestbook_notify results",
 											ALLOCSET_DEFAULT_SIZES);
+	paced = palloc(sizeof(GbnHttpRequest *) * Max(list_length(messages), 1));
 	foreach(lc, messages)
 	{
 		GbnMessage *msg = (GbnMessage *) lfirst(lc);
+		GbnHttpRequest *req;
 
 		if (too_late(msg, pacing))
 			late = lappend(late, &msg->id);
-		else
-			start_one(msg);
+		else if ((req = start_one(msg)) != NULL && is_paced(msg, pacing))
+		{
+			paced[n_paced++] = req;
+			by = Min(by, leave_by(msg, pacing));
+		}
 	}
 	if (late != NIL)
 	{
@@ -195,6 +238,8 @@ gbn_send_start(List *messages, GbnPacing pacing)
 	}
 	/* get the new transfers going before we wait */
 	gbn_http_drive();
+	await_paced(paced, n_paced, by);
+	pfree(paced);
 }
 
 /* ----------------------------------------------------------------

@@ -50,3 +50,35 @@ REVOKE ALL ON FUNCTION guestbook_notify._release(uuid[]) FROM PUBLIC;
 REVOKE ALL ON TABLE guestbook_notify.recipient_pacing, guestbook_notify.notification_queue_archive FROM PUBLIC;
 REVOKE ALL ON FUNCTION guestbook_notify._setting_interval(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION guestbook_notify.archive_finished(interval, integer) FROM PUBLIC;
+
+/*
+ * ---- webhooks (issue 12: part 66_webhooks.sql, the daemon in src/web) ----
+ * Nothing here is PUBLIC.  The daemon's role is granted EXECUTE on
+ * webhook_receive, webhook_store, webhook_retry and webhook_maintenance
+ * only; the admins' role SELECT on the tables and the view, and EXECUTE on
+ * resend and webhook_reapply (README, "Webhook receiver").  _reply_keyword
+ * and _json_unix_time are pure and stay PUBLIC.
+ */
+REVOKE ALL ON TABLE guestbook_notify.webhook_inbox, guestbook_notify.webhook_parked_statuses,
+	guestbook_notify.inbound_messages, guestbook_notify.provider_sessions,
+	guestbook_notify.webhook_problems FROM PUBLIC;
+REVOKE ALL ON SEQUENCE guestbook_notify.webhook_inbox_id_seq,
+	guestbook_notify.inbound_messages_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._status_apply_or_park(text, text, timestamptz, jsonb, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._apply_parked(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._trg_apply_parked() FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._inbound_message(text, text, text, text, text, text, text, timestamptz, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._webhook_apply_meta(bigint, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._webhook_apply_waha(bigint, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._sending_blocked() FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._webhook_apply(bigint, text, bytea) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._webhook_try(bigint, text, bytea) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._webhook_next_attempt(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._webhook_check_args(text, bytea) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify._webhook_reapply_row(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.webhook_receive(text, bytea, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.webhook_store(text, bytea, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.webhook_retry(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.webhook_reapply(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.webhook_maintenance(interval, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION guestbook_notify.resend(uuid) FROM PUBLIC;

@@ -154,7 +154,7 @@ typedef enum GbnwLogLevel
 
 extern void gbnw_log(GbnwLogLevel level, const char *fmt, ...)
 			__attribute__((format(printf, 2, 3)));
-/* the same, at most 10 lines a second for this class of message */
+/* the same, at most 50 lines a second */
 extern void gbnw_log_limited(GbnwLogLevel level, const char *fmt, ...)
 			__attribute__((format(printf, 2, 3)));
 extern bool gbnw_log_debug;

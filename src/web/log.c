@@ -7,7 +7,7 @@
  * Messages never carry secrets; whatever came from a request is escaped by
  * the caller (gbnw_escape_for_log).  gbnw_log_limited() is for what a
  * client can trigger at will (bad signatures, oversized bodies, ...): at
- * most 10 such lines a second, then one line saying how many were left out.
+ * most 50 such lines a second, then one line saying how many were left out.
  *
  * src/web/log.c
  *
@@ -24,7 +24,7 @@
 
 bool		gbnw_log_debug = false;
 
-#define LIMIT_PER_SECOND 10
+#define LIMIT_PER_SECOND 50
 
 static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
 static time_t limit_second = 0;

@@ -16,8 +16,8 @@
  *		database cannot be reached, nothing is stored: the caller answers 503
  *		(Meta retries for up to 7 days).
  * The body travels as a binary bytea parameter: byte-exact, no escaping.
- * While the database is unreachable, a thread tries to connect at most once
- * a second; the requests meanwhile get 503 at once.
+ * While the database is unreachable, one thread tries to connect once a
+ * second; the requests meanwhile get 503 at once.
  *
  * src/web/db.c
  *
@@ -43,9 +43,24 @@ static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 typedef struct ThreadConn
 {
 	PGconn	   *conn;
-	struct timespec retry_after;	/* do not try to connect before */
-	bool		said_down;		/* "unreachable" logged since the last success */
 } ThreadConn;
+
+/*
+ * While connecting fails, one attempt a second for all threads together
+ * (down_until_ms, monotonic clock); a good connection clears it.
+ * said_down: "unreachable" was logged since the last good connection.
+ */
+static int64_t down_until_ms = 0;
+static int	said_down = 0;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void
 thread_conn_free(void *p)
@@ -99,15 +114,43 @@ thread_conn(void)
 	return tc;
 }
 
+/* the primary message and SQLSTATE of a failed result, escaped, one line */
+static void
+result_error(char *dst, size_t dstlen, const PGresult *res)
+{
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	char		buf[600];
+
+	if (primary == NULL)
+	{
+		const char *m = res ? PQresultErrorMessage(res) : "";
+		size_t		n = strlen(m);
+
+		while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+			n--;
+		gbnw_escape_for_log(dst, dstlen, m, n);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%s (SQLSTATE %s)", primary, state ? state : "?");
+	gbnw_escape_for_log(dst, dstlen, buf, strlen(buf));
+}
+
 /* a libpq message on one line, escaped, without a trailing newline */
 static void
 oneline(char *dst, size_t dstlen, const char *msg)
 {
+	char		buf[1024];
 	size_t		n = msg ? strlen(msg) : 0;
+	size_t		i;
 
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		n--;
-	gbnw_escape_for_log(dst, dstlen, msg ? msg : "", n);
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	for (i = 0; i < n; i++)		/* libpq's multi-line messages on one line */
+		buf[i] = (msg[i] == '\n' || msg[i] == '\t') ? ' ' : msg[i];
+	gbnw_escape_for_log(dst, dstlen, buf, n);
 }
 
 static bool
@@ -119,7 +162,7 @@ prepare(PGconn *conn, const char *name, const char *sql, int nparams, const Oid 
 
 	if (!ok)
 	{
-		oneline(msg, sizeof(msg), PQresultErrorMessage(res));
+		result_error(msg, sizeof(msg), res);
 		gbnw_log_limited(GBNW_ERROR, "database: cannot prepare %s: %s", name, msg);
 	}
 	PQclear(res);
@@ -133,11 +176,10 @@ prepare(PGconn *conn, const char *name, const char *sql, int nparams, const Oid 
 static PGconn *
 get_conn(ThreadConn *tc)
 {
-	const char *kw[4];
-	const char *val[4];
+	const char *kw[5];
+	const char *val[5];
 	char		timeout[16];
 	char		set[96];
-	struct timespec now;
 	PGconn	   *conn;
 	PGresult   *res;
 	char		msg[512];
@@ -151,18 +193,22 @@ get_conn(ThreadConn *tc)
 		PQfinish(tc->conn);
 		tc->conn = NULL;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec < tc->retry_after.tv_sec ||
-		(now.tv_sec == tc->retry_after.tv_sec && now.tv_nsec < tc->retry_after.tv_nsec))
-		return NULL;
-	tc->retry_after = now;
-	tc->retry_after.tv_sec += 1;
+	{
+		int64_t		now = now_ms();
+		int64_t		until = __atomic_load_n(&down_until_ms, __ATOMIC_SEQ_CST);
+
+		/* one thread tries; the others answer 503 at once meanwhile */
+		if (now < until ||
+			!__atomic_compare_exchange_n(&down_until_ms, &until, now + 1000, false,
+										 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return NULL;
+	}
 
 	snprintf(timeout, sizeof(timeout), "%d", db_cfg->db_connect_timeout_s);
-	/* conninfo last: what it sets wins */
+	/* conninfo last: what it sets wins (over PGAPPNAME too) */
 	kw[0] = "connect_timeout";
 	val[0] = timeout;
-	kw[1] = "fallback_application_name";
+	kw[1] = "application_name";
 	val[1] = GBNW_NAME;
 	kw[2] = "dbname";
 	val[2] = db_cfg->conninfo;
@@ -172,9 +218,8 @@ get_conn(ThreadConn *tc)
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
 		oneline(msg, sizeof(msg), conn ? PQerrorMessage(conn) : "out of memory");
-		if (!tc->said_down)
-			gbnw_log_limited(GBNW_WARNING, "database unreachable: %s", msg);
-		tc->said_down = true;
+		if (__atomic_exchange_n(&said_down, 1, __ATOMIC_SEQ_CST) == 0)
+			gbnw_log(GBNW_WARNING, "database unreachable: %s", msg);
 		if (conn)
 			PQfinish(conn);
 		return NULL;
@@ -204,10 +249,10 @@ get_conn(ThreadConn *tc)
 		PQfinish(conn);
 		return NULL;
 	}
-	if (tc->said_down)
+	__atomic_store_n(&down_until_ms, 0, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&said_down, 0, __ATOMIC_SEQ_CST) != 0)
 		gbnw_log(GBNW_LOG, "database reachable again (database \"%s\", user \"%s\")",
 				 PQdb(conn), PQuser(conn));
-	tc->said_down = false;
 	tc->conn = conn;
 	return conn;
 }
@@ -220,8 +265,6 @@ conn_broken(ThreadConn *tc)
 	{
 		PQfinish(tc->conn);
 		tc->conn = NULL;
-		tc->retry_after.tv_sec = 0; /* reconnect at once */
-		tc->retry_after.tv_nsec = 0;
 		return true;
 	}
 	return false;
@@ -269,7 +312,7 @@ call_store(ThreadConn *tc, const char *stmt, const char *source,
 			PQclear(res);
 			return CALL_OK;
 		}
-		oneline(errmsg, errlen, PQresultErrorMessage(res));
+		result_error(errmsg, errlen, res);
 		PQclear(res);
 		if (!conn_broken(tc))
 			return CALL_SQL_ERROR;
@@ -330,7 +373,7 @@ gbnw_db_ping(char *why, size_t whylen)
 		res = PQexec(conn, "SELECT 1");
 		ok = PQresultStatus(res) == PGRES_TUPLES_OK;
 		if (!ok)
-			oneline(why, whylen, PQresultErrorMessage(res));
+			result_error(why, whylen, res);
 		PQclear(res);
 		if (ok)
 			return true;
@@ -371,7 +414,7 @@ gbnw_db_maintenance(void)
 		res = PQexecPrepared(conn, "gbnw_retry", 1, values, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		{
-			oneline(msg, sizeof(msg), PQresultErrorMessage(res));
+			result_error(msg, sizeof(msg), res);
 			gbnw_log_limited(GBNW_WARNING, "maintenance: webhook_retry() failed: %s", msg);
 			PQclear(res);
 			if (conn_broken(tc))
@@ -397,7 +440,7 @@ gbnw_db_maintenance(void)
 	res = PQexecPrepared(conn, "gbnw_maintenance", 1, values, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		oneline(msg, sizeof(msg), PQresultErrorMessage(res));
+		result_error(msg, sizeof(msg), res);
 		gbnw_log_limited(GBNW_WARNING, "maintenance: webhook_maintenance() failed: %s", msg);
 		PQclear(res);
 		conn_broken(tc);

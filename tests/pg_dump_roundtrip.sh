@@ -117,6 +117,17 @@ UPDATE guestbook_notify.templates
  WHERE key = 'assigned';
 INSERT INTO guestbook_notify.templates (key, body, cloud_template_name, param_names)
 VALUES ('pengingat', 'Pengingat {{case_code}}', 'guestbook_reminder', '{case_code}');
+-- webhooks: a status applied and one parked, a reply, a WAHA session, a malformed body
+SELECT state FROM guestbook_notify.webhook_receive('meta', convert_to(
+  '{"entry":[{"changes":[{"field":"messages","value":{"statuses":[
+    {"id":"wamid.DUMP1","status":"read","timestamp":"1750030073"},
+    {"id":"wamid.NOT.YET","status":"delivered","timestamp":"1750030074"}]}}]}]}', 'UTF8'));
+SELECT state FROM guestbook_notify.webhook_receive('meta', convert_to(
+  '{"entry":[{"changes":[{"field":"messages","value":{"messages":[
+    {"from":"6281290000003","id":"wamid.IN.DUMP","timestamp":"1750030075","type":"text","text":{"body":"Terima kasih"}}]}}]}]}', 'UTF8'));
+SELECT state FROM guestbook_notify.webhook_receive('waha', convert_to(
+  '{"id":"evt_DUMP","event":"session.status","session":"default","timestamp":1750030076000,"payload":{"status":"SCAN_QR_CODE"}}', 'UTF8'), 'evt_DUMP');
+SELECT state FROM guestbook_notify.webhook_receive('meta', '\xff00');
 EOF
 ); then
 	not_ok "source data made" "$out"; finish
@@ -142,7 +153,19 @@ fingerprint() {
 	  FROM guestbook_notify.attached_schemas
 	UNION ALL
 	SELECT 'case_events', count(*), md5(string_agg(e::text, '|' ORDER BY e.id))
-	  FROM public.case_events e" 2>&1
+	  FROM public.case_events e
+	UNION ALL
+	SELECT 'webhook_inbox', count(*), md5(string_agg(i::text, '|' ORDER BY i.id))
+	  FROM guestbook_notify.webhook_inbox i
+	UNION ALL
+	SELECT 'parked', count(*), md5(string_agg(p::text, '|' ORDER BY p.provider_message_id))
+	  FROM guestbook_notify.webhook_parked_statuses p
+	UNION ALL
+	SELECT 'inbound', count(*), md5(string_agg(m::text, '|' ORDER BY m.id))
+	  FROM guestbook_notify.inbound_messages m
+	UNION ALL
+	SELECT 'sessions', count(*), md5(string_agg(s::text, '|' ORDER BY s.session))
+	  FROM guestbook_notify.provider_sessions s" 2>&1
 }
 summary() {
 	psql_q "$1" "
@@ -153,8 +176,8 @@ src_fp=$(fingerprint src)
 src_summary=$(summary src)
 echo "# source: $src_summary"
 src_counts=$(printf '%s\n' "$src_fp" | cut -d'|' -f1,2 | tr '\n' ' ')
-check "source has queue rows, attempts, an opt-out, templates, attached schema" \
-	"queue|5 attempts|2 opt_outs|1 templates|4 attached|1 case_events|2 " "$src_counts"
+check "source has queue rows, attempts, an opt-out, templates, attached schema, webhooks" \
+	"queue|5 attempts|2 opt_outs|1 templates|6 attached|1 case_events|2 webhook_inbox|4 parked|1 inbound|1 sessions|1 " "$src_counts"
 
 # ---- dump and restore ---------------------------------------------------
 if ! out=$(pg_dump -Fc -f "$tmp/src.dump" src 2>&1); then
@@ -217,6 +240,10 @@ check "opted-out number still refused after the restore" "cancelled|recipient op
 		SELECT guestbook_notify.enqueue('assigned', '081290000001') \\g /dev/null
 		SELECT status || '|' || last_error FROM guestbook_notify.notification_queue
 		 WHERE to_number = '6281290000001' AND dedupe_key IS NULL" 2>&1)"
+check "webhooks after the restore: inbox ids continue, a WAHA duplicate is still one" "5|applied|duplicate" \
+	"$(psql_q dst "
+		SELECT inbox_id || '|' || state FROM guestbook_notify.webhook_receive('meta', convert_to('{\"entry\":[]}', 'UTF8'));
+		SELECT state FROM guestbook_notify.webhook_receive('waha', '\\x7b7d', 'evt_DUMP')" 2>&1 | tr '\n' '|' | sed 's/|$//')"
 check "DROP EXTENSION CASCADE in the restored database keeps the app's rows" "2|2" \
 	"$(psql_q dst "
 		DROP EXTENSION guestbook_notify CASCADE;

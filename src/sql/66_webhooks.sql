@@ -618,10 +618,7 @@ BEGIN
 		res := guestbook_notify._status_apply_or_park(
 			v_id, v_status, v_at,
 			CASE WHEN v_status = 'failed'
-				 THEN jsonb_build_object('title', 'WAHA reported ack ERROR (-1)',
-										 'error_data', jsonb_build_object(
-											 'details', coalesce(pl ->> 'ackName', 'ERROR')))
-			END,
+				 THEN jsonb_build_object('title', 'WAHA reported ack ERROR (-1)') END,
 			p_inbox_id);
 		RETURN jsonb_build_object('event', ev, 'status', v_status, res, 1);
 
@@ -660,9 +657,11 @@ BEGIN
 		v_status := left(upper(pl ->> 'status'), 32);
 		v_reason := CASE v_status
 			WHEN 'FAILED' THEN format('WAHA session "%s" FAILED%s: restart the session in WAHA',
-									  v_session, coalesce(' at ' || v_at::text, ''))
+									  v_session,
+									  ' at ' || to_char(v_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'))
 			WHEN 'SCAN_QR_CODE' THEN format('WAHA session "%s" is logged out (SCAN_QR_CODE%s): scan the QR code in WAHA',
-											v_session, coalesce(' since ' || v_at::text, ''))
+											v_session,
+											' since ' || to_char(v_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'))
 		END;
 		INSERT INTO guestbook_notify.provider_sessions AS s
 			(provider, session, status, blocked_reason, event_at, updated_at, inbox_id)
@@ -971,7 +970,6 @@ DECLARE
 	n_dropped integer := 0;
 	n_inbox integer := 0;
 	n_inbound integer := 0;
-	n integer;
 BEGIN
 	IF v_ret < interval '0' THEN
 		RAISE EXCEPTION 'retention must not be negative: %', v_ret
@@ -993,27 +991,25 @@ BEGIN
 		n_applied := n_applied + guestbook_notify._apply_parked(w);
 	END LOOP;
 
-	IF v_ret IS NULL THEN
-		v_ret := interval '1000000 years';	-- keep everything
-	END IF;
 	DELETE FROM guestbook_notify.webhook_parked_statuses p
-	 WHERE p.parked_at < now() - v_ret
-		OR EXISTS (SELECT 1 FROM guestbook_notify.notification_queue_archive a
-					WHERE a.provider_message_id = p.provider_message_id);
+	 WHERE EXISTS (SELECT 1 FROM guestbook_notify.notification_queue_archive a
+					WHERE a.provider_message_id = p.provider_message_id)
+		OR p.parked_at < now() - v_ret;
 	GET DIAGNOSTICS n_dropped = ROW_COUNT;
 
-	DELETE FROM guestbook_notify.webhook_inbox i
-	 WHERE i.id IN (SELECT o.id FROM guestbook_notify.webhook_inbox o
-					 WHERE o.received_at < now() - v_ret AND o.next_attempt_at IS NULL
-					 ORDER BY o.received_at LIMIT v_batch);
-	GET DIAGNOSTICS n_inbox = ROW_COUNT;
+	IF v_ret IS NOT NULL THEN
+		DELETE FROM guestbook_notify.webhook_inbox i
+		 WHERE i.id IN (SELECT o.id FROM guestbook_notify.webhook_inbox o
+						 WHERE o.received_at < now() - v_ret AND o.next_attempt_at IS NULL
+						 ORDER BY o.received_at LIMIT v_batch);
+		GET DIAGNOSTICS n_inbox = ROW_COUNT;
 
-	DELETE FROM guestbook_notify.inbound_messages m
-	 WHERE m.id IN (SELECT o.id FROM guestbook_notify.inbound_messages o
-					 WHERE o.received_at < now() - v_ret
-					 ORDER BY o.received_at LIMIT v_batch);
-	GET DIAGNOSTICS n = ROW_COUNT;
-	n_inbound := n;
+		DELETE FROM guestbook_notify.inbound_messages m
+		 WHERE m.id IN (SELECT o.id FROM guestbook_notify.inbound_messages o
+						 WHERE o.received_at < now() - v_ret
+						 ORDER BY o.received_at LIMIT v_batch);
+		GET DIAGNOSTICS n_inbound = ROW_COUNT;
+	END IF;
 
 	RETURN jsonb_build_object('parked_applied', n_applied, 'parked_dropped', n_dropped,
 							  'inbox_deleted', n_inbox, 'inbound_deleted', n_inbound);

@@ -16,8 +16,8 @@
  *		database cannot be reached, nothing is stored: the caller answers 503
  *		(Meta retries for up to 7 days).
  * The body travels as a binary bytea parameter: byte-exact, no escaping.
- * While the database is unreachable, one thread tries to connect once a
- * second; the requests meanwhile get 503 at once.
+ * While the database is unreachable, the threads try to connect at most
+ * once a second; the requests meanwhile get 503 at once.
  *
  * src/web/db.c
  *
@@ -46,7 +46,7 @@ typedef struct ThreadConn
 } ThreadConn;
 
 /*
- * While connecting fails, one attempt a second for all threads together
+ * After a failed attempt to connect, no thread tries again for a second
  * (down_until_ms, monotonic clock); a good connection clears it.
  * said_down: "unreachable" was logged since the last good connection.
  */
@@ -193,16 +193,9 @@ get_conn(ThreadConn *tc)
 		PQfinish(tc->conn);
 		tc->conn = NULL;
 	}
-	{
-		int64_t		now = now_ms();
-		int64_t		until = __atomic_load_n(&down_until_ms, __ATOMIC_SEQ_CST);
-
-		/* one thread tries; the others answer 503 at once meanwhile */
-		if (now < until ||
-			!__atomic_compare_exchange_n(&down_until_ms, &until, now + 1000, false,
-										 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-			return NULL;
-	}
+	/* within a second of a failed attempt (any thread's): 503 at once */
+	if (now_ms() < __atomic_load_n(&down_until_ms, __ATOMIC_SEQ_CST))
+		return NULL;
 
 	snprintf(timeout, sizeof(timeout), "%d", db_cfg->db_connect_timeout_s);
 	/* conninfo last: what it sets wins (over PGAPPNAME too) */
@@ -218,6 +211,7 @@ get_conn(ThreadConn *tc)
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
 		oneline(msg, sizeof(msg), conn ? PQerrorMessage(conn) : "out of memory");
+		__atomic_store_n(&down_until_ms, now_ms() + 1000, __ATOMIC_SEQ_CST);
 		if (__atomic_exchange_n(&said_down, 1, __ATOMIC_SEQ_CST) == 0)
 			gbnw_log(GBNW_WARNING, "database unreachable: %s", msg);
 		if (conn)

@@ -70,6 +70,22 @@ is($rc, 2, 'a secret on the command line is refused (exit 2)');
 like($out, qr/unknown argument "--meta-app-secret".*never from the command line/s, '  with the reason');
 ($rc, $out) = gbnw_run_daemon({});
 is($rc, 2, 'no --config: usage, exit 2');
+{
+	# the shipped sample configuration is valid, with systemd credentials
+	local $ENV{CREDENTIALS_DIRECTORY} = PostgreSQL::Test::Utils::tempdir();
+	for my $c (qw(meta_app_secret meta_verify_token waha_hmac_key))
+	{
+		open(my $fh, '>', "$ENV{CREDENTIALS_DIRECTORY}/$c") or die $!;
+		print $fh "$c-value\n";
+		close $fh;
+		chmod 0400, "$ENV{CREDENTIALS_DIRECTORY}/$c";
+	}
+	($rc, $out) = gbnw_run_daemon({}, '--config', gbn_root() . '/src/web/guestbook_notify_web.conf.sample', '--check');
+	is($rc, 0, 'the shipped guestbook_notify_web.conf.sample passes --check (credential: secrets)') or diag($out);
+	delete $ENV{CREDENTIALS_DIRECTORY};
+	($rc, $out) = gbnw_run_daemon({}, '--config', gbn_root() . '/src/web/guestbook_notify_web.conf.sample', '--check');
+	like($out, qr/CREDENTIALS_DIRECTORY is not set/, '  and says what is missing without systemd');
+}
 
 # --- the daemon -----------------------------------------------------------------
 my $web = GuestbookNotifyWeb->start($node,

@@ -88,6 +88,8 @@ my $hooks = $mock->http_json('GET', '/_mock/webhooks');
 my @posted = @{ $hooks->{posted} };
 is(scalar @posted, 3 + 2 + 3 + 4, 'the mock posted 12 status webhooks');
 is(scalar(grep { ($_->{http_status} // 0) == 200 } @posted), 12, 'every one answered 200');
+is(scalar(grep { ($_->{attempts} // 0) == 1 } @posted), 12, '  at the first attempt (no 503 while the threads connect)');
+unlike($web->log, qr/answered 503/, 'the daemon never answered 503');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM guestbook_notify.webhook_inbox WHERE source = 'meta' AND state = 'applied'"),
 	12, 'every one stored and applied');

@@ -95,7 +95,7 @@ my $web = GuestbookNotifyWeb->start($node,
 ok($web->alive, 'guestbook_notify_web runs');
 like($web->log, qr/listening on 127\.0\.0\.1:\d+ \(meta: on, meta verification: on, waha: on; 2 threads, at most 16 connections, bodies up to 4194304 bytes\)/,
 	'it logs where it listens and what it serves');
-like($web->log, qr/database reachable/, 'and that the database is reachable');
+ok($web->wait_log(qr/database reachable/, 10), 'and that the database is reachable');
 
 my $r = $web->request(path => '/healthz');
 is($r->{status}, 200, 'GET /healthz: 200');

@@ -48,3 +48,17 @@ $(OBJS): $(EXTENSION).control
 .PHONY: prove
 prove:
 	$(prove_installcheck)
+
+# The webhook receiver daemon (src/web, README "Webhook receiver"): built,
+# installed (into PostgreSQL's bindir) and cleaned with the extension.
+# PG_CFLAGS and PG_CONFIG given on the command line reach it too.
+.PHONY: web install-web clean-web
+all: web
+web:
+	$(MAKE) -C src/web PG_CONFIG=$(PG_CONFIG)
+install: install-web
+install-web: web
+	$(MAKE) -C src/web PG_CONFIG=$(PG_CONFIG) install
+clean: clean-web
+clean-web:
+	$(MAKE) -C src/web PG_CONFIG=$(PG_CONFIG) clean

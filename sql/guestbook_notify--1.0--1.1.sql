@@ -212,6 +212,56 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'gbn_extension_installed';
 
 /*
+ * guestbook_notify install script, part: the templates table's trigger
+ * functions (functions only: the upgrade scripts recreate this part with
+ * CREATE OR REPLACE; 30_templates.sql makes the table's triggers).
+ */
+
+/*
+ * templates is dumped by pg_dump (pg_extension_config_dump) and seeded by
+ * CREATE EXTENSION: on restore, the COPY of the dumped rows would collide
+ * with the seeded keys.  This trigger turns an INSERT of an existing key
+ * into an UPDATE of that row (COPY fires row triggers), so the admins' edits
+ * win and the restore does not fail.
+ */
+CREATE OR REPLACE FUNCTION guestbook_notify._templates_upsert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE guestbook_notify.templates t
+	   SET body = NEW.body,
+		   cloud_template_name = NEW.cloud_template_name,
+		   language = NEW.language,
+		   param_names = NEW.param_names,
+		   description = NEW.description,
+		   send_as = NEW.send_as,
+		   updated_at = NEW.updated_at
+	 WHERE t.key = NEW.key;
+	IF FOUND THEN
+		RETURN NULL;			-- the existing row took the values
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+-- updated_at follows edits, unless the UPDATE sets it itself (the restore).
+CREATE OR REPLACE FUNCTION guestbook_notify._templates_touch()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
+		NEW.updated_at := now();
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+
+/*
  * guestbook_notify install script, part: how the extension reaches the
  * app's tables, numbers and rendering.
  * The Makefile concatenates the parts in src/sql, in name order, into
@@ -1014,7 +1064,9 @@ $$;
 /*
  * record_status: one delivery status from the app's webhook receiver.
  * Returns true when the provider message id is one of ours (whether or not
- * it changed anything: repeats are harmless), false when it is unknown.
+ * it changed anything: repeats are harmless), false when it is unknown (the
+ * status is then kept, and applied if the id appears: it can arrive before
+ * the worker has recorded the id).
  */
 CREATE OR REPLACE FUNCTION guestbook_notify.record_status(
 	provider_message_id text,
@@ -1038,17 +1090,20 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Accepted: sent, delivered, read, failed.';
 	END IF;
-	RETURN guestbook_notify._apply_status(record_status.provider_message_id,
-										  record_status.status, record_status.at,
-										  record_status.error);
+	-- an id not in the queue yet is kept and applied when the worker
+	-- records it (_status_apply_or_park, part 66)
+	RETURN guestbook_notify._status_apply_or_park(record_status.provider_message_id,
+												  record_status.status, record_status.at,
+												  record_status.error, NULL) = 'applied';
 END;
 $$;
 
 /*
  * ingest_webhook: Meta's status webhook body (entry[].changes[].value
  * .statuses[]).  Applies each sent/delivered/read/failed status and returns
- * how many were for our messages.  Other statuses ('played', ...), other
- * change fields and unknown wamids are ignored; a payload that does not have
+ * how many were for our messages.  Other statuses ('played', ...) and other
+ * change fields are ignored; a status of an unknown wamid is kept and
+ * applied if the id appears (as record_status); a payload that does not have
  * the documented shape is an error naming the offending path.
  */
 CREATE OR REPLACE FUNCTION guestbook_notify.ingest_webhook(payload jsonb)
@@ -1130,8 +1185,8 @@ BEGIN
 						USING ERRCODE = 'invalid_parameter_value';
 				END IF;
 				CONTINUE WHEN st ->> 'status' NOT IN ('sent', 'delivered', 'read', 'failed');
-				IF guestbook_notify._apply_status(st ->> 'id', st ->> 'status', v_at,
-												  st -> 'errors') THEN
+				IF guestbook_notify._status_apply_or_park(st ->> 'id', st ->> 'status', v_at,
+														  st -> 'errors', NULL) = 'applied' THEN
 					n := n + 1;
 				END IF;
 			END LOOP;
@@ -1222,7 +1277,9 @@ BEGIN
 	   SET status = 'cancelled', last_error = 'recipient opted out',
 		   lease_until = NULL, leased_by = NULL, updated_at = now()
 	 WHERE q.id = ANY (p_ids)
-	   AND EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = q.to_number);
+	   AND EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = q.to_number)
+	   -- the confirmation of a STOP reply is queued just before the opt-out
+	   AND NOT (q.template_key = 'opt_out_confirm' AND q.recipient_role = 'reply');
 
 	RETURN QUERY
 	UPDATE guestbook_notify.notification_queue q
@@ -2884,6 +2941,1115 @@ SELECT c.app_schema,
   LEFT JOIN guestbook_notify.notification_queue q ON q.id = f.notification_id
  WHERE r.first_after IS NOT NULL
    AND w.waited >= r.first_after;
+
+/*
+ * guestbook_notify install script, part webhooks: what the companion daemon
+ * guestbook_notify_web (src/web/) hands over.  The Makefile concatenates the
+ * parts in src/sql, in name order, into guestbook_notify--<version>.sql.
+ *
+ * The daemon checks each request's signature (Meta: HMAC-SHA256, WAHA:
+ * HMAC-SHA512) and calls webhook_receive() with the raw body.  That stores
+ * the body, byte-exact, in webhook_inbox and applies it in a
+ * subtransaction, in the same transaction: the row is committed whatever
+ * applying it did.  A body that cannot be applied stays with its error
+ * ('error': retried with backoff by webhook_retry(); 'malformed': not
+ * JSON, or not the documented shape, flagged for the admin).  If the whole
+ * call fails, the daemon stores the body with webhook_store() alone and
+ * webhook_retry() applies it later; only when that fails too does it answer
+ * 503 (Meta then retries for up to 7 days).
+ *
+ * What applying does:
+ *   - delivery statuses (Meta statuses[], WAHA message.ack) go through
+ *     _apply_status() (part 65): idempotent per (message id, status), in any
+ *     order; a status whose message id is not in the queue yet is parked in
+ *     webhook_parked_statuses and applied when the worker records the id (a
+ *     trigger on notification_queue, and webhook_maintenance() as a safety
+ *     net for a status that races the worker's commit);
+ *   - inbound messages are kept in inbound_messages; STOP / BERHENTI opt the
+ *     number out (cancelling what has not left), MULAI / START opt it back
+ *     in, each with a short confirmation queued as free text (the reply
+ *     opened the 24-hour window);
+ *   - WAHA session.status: FAILED or SCAN_QR_CODE blocks sending
+ *     (provider_sessions, _sending_blocked()), WORKING resumes.
+ *
+ * The daemon's database role may execute webhook_receive, webhook_store,
+ * webhook_retry and webhook_maintenance, nothing else (README, "Webhook
+ * receiver").
+ */
+
+/*
+ * ---- tables ------------------------------------------------------------
+ */
+
+-- Every signed webhook body, as received.  state: 'received' (stored,
+-- not applied yet), 'applied', 'error' (applying failed: retried at
+-- next_attempt_at, attempts counts the tries), 'malformed' (not UTF-8
+-- JSON, or not the documented shape: kept and flagged, not retried),
+-- 'duplicate' is never stored (a WAHA event id seen before).
+CREATE TABLE guestbook_notify.webhook_inbox (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	source text NOT NULL CHECK (source IN ('meta', 'waha')),
+	received_at timestamptz NOT NULL DEFAULT now(),
+	event_id text,					-- WAHA's event id (evt_...): duplicates are dropped
+	body bytea NOT NULL,			-- the raw body, byte-exact (the signature covers it)
+	state text NOT NULL DEFAULT 'received'
+		CHECK (state IN ('received', 'applied', 'error', 'malformed')),
+	attempts integer NOT NULL DEFAULT 0,
+	next_attempt_at timestamptz,	-- set while the body waits for (another) try
+	applied_at timestamptz,
+	needs_attention boolean NOT NULL DEFAULT false,	-- malformed, gave up, or problems inside
+	error text,						-- why applying failed, or the problems found
+	summary jsonb					-- what applying did (counts)
+);
+CREATE UNIQUE INDEX webhook_inbox_event_idx
+	ON guestbook_notify.webhook_inbox (source, event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX webhook_inbox_due_idx
+	ON guestbook_notify.webhook_inbox (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX webhook_inbox_received_idx
+	ON guestbook_notify.webhook_inbox (received_at);
+CREATE INDEX webhook_inbox_attention_idx
+	ON guestbook_notify.webhook_inbox (received_at) WHERE needs_attention;
+
+-- Delivery statuses whose message id is not in the queue yet (a status can
+-- arrive before the worker has recorded the id the provider answered).
+CREATE TABLE guestbook_notify.webhook_parked_statuses (
+	provider_message_id text NOT NULL,
+	status text NOT NULL CHECK (status IN ('sent', 'delivered', 'read', 'failed')),
+	status_at timestamptz NOT NULL,
+	error jsonb,
+	inbox_id bigint,				-- the webhook_inbox row it came in
+	parked_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (provider_message_id, status)
+);
+
+-- Messages the recipients sent to our number (Meta messages[], WAHA
+-- 'message'), for the admins; action says what we did with it.
+CREATE TABLE guestbook_notify.inbound_messages (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	provider text NOT NULL CHECK (provider IN ('cloud_api', 'waha')),
+	message_id text NOT NULL,
+	from_number text,				-- normalised 628..., NULL if not an Indonesian mobile
+	from_raw text NOT NULL,			-- wa_id / chat id as received
+	profile_name text,
+	message_type text,				-- text, button, interactive, image, ...
+	text text,						-- text body, button payload or title (at most 4,096 characters)
+	sent_at timestamptz,			-- the message's own timestamp
+	received_at timestamptz NOT NULL DEFAULT now(),
+	action text CHECK (action IN ('opt_out', 'opt_in')),
+	reply_id uuid,					-- the confirmation queued (notification_queue.id)
+	inbox_id bigint,
+	UNIQUE (provider, message_id)
+);
+CREATE INDEX inbound_messages_received_idx
+	ON guestbook_notify.inbound_messages (received_at);
+
+-- The provider's own sessions (WAHA: one per WhatsApp account): the last
+-- status reported, and while blocked_reason is set, sending is paused
+-- (_sending_blocked()).
+CREATE TABLE guestbook_notify.provider_sessions (
+	provider text NOT NULL CHECK (provider IN ('cloud_api', 'waha')),
+	session text NOT NULL,
+	status text NOT NULL,
+	blocked_reason text,			-- FAILED / SCAN_QR_CODE: why nothing can be sent
+	event_at timestamptz,			-- the event's own time (older events do not win)
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	inbox_id bigint,
+	PRIMARY KEY (provider, session)
+);
+
+-- resend(): find the rows that send an earlier one again
+CREATE INDEX notification_queue_resent_from_idx
+	ON guestbook_notify.notification_queue (resent_from) WHERE resent_from IS NOT NULL;
+
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.webhook_inbox', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.webhook_inbox_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.webhook_parked_statuses', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.inbound_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.inbound_messages_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.provider_sessions', '');
+
+-- The confirmations of a STOP / MULAI reply, sent as free text (send_as
+-- 'text'): the reply opened the recipient's 24-hour window.
+INSERT INTO guestbook_notify.templates
+	(key, body, cloud_template_name, language, param_names, description, send_as)
+VALUES
+	('opt_out_confirm',
+	 E'[GUESTBOOK] Anda tidak akan menerima notifikasi WhatsApp dari Buku Tamu lagi.\n'
+	 'Balas MULAI untuk mengaktifkannya kembali.',
+	 'guestbook_opt_out_confirm', 'id', '{}',
+	 'Reply to STOP / BERHENTI: the number is opted out (free text inside the 24-hour window)',
+	 'text'),
+	('opt_in_confirm',
+	 E'[GUESTBOOK] Notifikasi WhatsApp dari Buku Tamu aktif kembali.\n'
+	 'Balas STOP untuk berhenti.',
+	 'guestbook_opt_in_confirm', 'id', '{}',
+	 'Reply to MULAI / START: the number is opted in again (free text inside the 24-hour window)',
+	 'text');
+
+/*
+ * ---- delivery statuses: apply, or park until the id is known -----------
+ */
+
+/*
+ * _status_apply_or_park: one delivery status.  'applied' when the message
+ * id is in the queue (whatever it changed: repeats are harmless),
+ * 'archived' when it is only in notification_queue_archive (ignored),
+ * otherwise 'parked' (kept once per (id, status), applied when the id
+ * appears).
+ */
+CREATE FUNCTION guestbook_notify._status_apply_or_park(
+	p_wamid text, p_status text, p_at timestamptz, p_error jsonb, p_inbox_id bigint)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF guestbook_notify._apply_status(p_wamid, p_status, p_at, p_error) THEN
+		RETURN 'applied';
+	END IF;
+	IF EXISTS (SELECT 1 FROM guestbook_notify.notification_queue_archive a
+				WHERE a.provider_message_id = p_wamid) THEN
+		RETURN 'archived';
+	END IF;
+	INSERT INTO guestbook_notify.webhook_parked_statuses
+		(provider_message_id, status, status_at, error, inbox_id)
+	VALUES (p_wamid, p_status, coalesce(p_at, now()), p_error, p_inbox_id)
+	ON CONFLICT ON CONSTRAINT webhook_parked_statuses_pkey DO NOTHING;
+	RETURN 'parked';
+END;
+$$;
+
+/*
+ * _apply_parked: apply (and forget) the parked statuses of one message id,
+ * in rank order.  Returns how many were applied.
+ */
+CREATE FUNCTION guestbook_notify._apply_parked(p_wamid text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	n integer := 0;
+BEGIN
+	FOR r IN
+		WITH d AS (
+			DELETE FROM guestbook_notify.webhook_parked_statuses p
+			 WHERE p.provider_message_id = p_wamid
+			RETURNING p.status, p.status_at, p.error)
+		SELECT d.status, d.status_at, d.error FROM d
+		 ORDER BY CASE d.status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
+								WHEN 'read' THEN 3 ELSE 4 END
+	LOOP
+		IF guestbook_notify._apply_status(p_wamid, r.status, r.status_at, r.error) THEN
+			n := n + 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END;
+$$;
+
+/*
+ * The worker records the provider's message id (_record_result): parked
+ * statuses of that id are applied in the same transaction.  A status
+ * stored while the worker's transaction was still open is caught by
+ * webhook_maintenance() instead.  SECURITY DEFINER: it must not depend on
+ * the rights of the role the worker's statements run as.  A failure here is
+ * a WARNING: it must never lose the worker's result (the statuses stay
+ * parked).
+ */
+CREATE FUNCTION guestbook_notify._trg_apply_parked()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM guestbook_notify.webhook_parked_statuses p
+				WHERE p.provider_message_id = NEW.provider_message_id) THEN
+		BEGIN
+			PERFORM guestbook_notify._apply_parked(NEW.provider_message_id);
+		EXCEPTION WHEN OTHERS THEN
+			RAISE WARNING 'guestbook_notify: could not apply the parked delivery statuses of %: %',
+				NEW.provider_message_id, SQLERRM;
+		END;
+	END IF;
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER notification_queue_apply_parked
+	AFTER UPDATE OF provider_message_id ON guestbook_notify.notification_queue
+	FOR EACH ROW
+	WHEN (NEW.provider_message_id IS NOT NULL
+		  AND NEW.provider_message_id IS DISTINCT FROM OLD.provider_message_id)
+	EXECUTE FUNCTION guestbook_notify._trg_apply_parked();
+
+/*
+ * ---- replies: STOP / MULAI ---------------------------------------------
+ */
+
+/*
+ * _reply_keyword: 'opt_out' for STOP, BERHENTI, STOP NOTIFIKASI, BERHENTI
+ * NOTIFIKASI; 'opt_in' for MULAI, START; else NULL.  The whole message,
+ * trimmed, white space inside collapsed, any case.
+ */
+CREATE FUNCTION guestbook_notify._reply_keyword(p_text text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT CASE
+			 WHEN k IN ('STOP', 'BERHENTI', 'STOP NOTIFIKASI', 'BERHENTI NOTIFIKASI') THEN 'opt_out'
+			 WHEN k IN ('MULAI', 'START') THEN 'opt_in'
+		   END
+	  FROM (SELECT CASE WHEN length(p_text) <= 64
+						THEN upper(regexp_replace(regexp_replace(p_text, '^\s+|\s+$', '', 'g'),
+												  '\s+', ' ', 'g'))
+				   END AS k) AS s
+$$;
+
+/*
+ * _inbound_message: one message a recipient sent us.  Kept once per
+ * (provider, message id); returns 'duplicate', 'opt_out', 'opt_in' or
+ * 'stored'.  STOP: a confirmation is queued first (the number is not opted
+ * out yet), then the number is opted out and its other pending rows that
+ * have not left are cancelled.  A number already opted out gets no second
+ * confirmation.  MULAI: opted in again and confirmed; rows cancelled
+ * meanwhile stay cancelled (requeue() them if wanted), as with opt_in().
+ */
+CREATE FUNCTION guestbook_notify._inbound_message(
+	p_provider text, p_message_id text, p_from text, p_profile_name text,
+	p_type text, p_text text, p_keyword_text text, p_sent_at timestamptz,
+	p_inbox_id bigint)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_row bigint;
+	v_number text := guestbook_notify._normalize_number(p_from);
+	v_action text := guestbook_notify._reply_keyword(coalesce(p_keyword_text, p_text));
+	v_reply uuid;
+	v_opted_out boolean;
+BEGIN
+	IF v_number IS NULL THEN
+		v_action := NULL;		-- not a number we could message or opt out
+	END IF;
+	INSERT INTO guestbook_notify.inbound_messages AS m
+		(provider, message_id, from_number, from_raw, profile_name, message_type,
+		 text, sent_at, action, inbox_id)
+	VALUES (p_provider, p_message_id, v_number, p_from, left(p_profile_name, 256),
+			left(p_type, 64), left(p_text, 4096), p_sent_at, v_action, p_inbox_id)
+	ON CONFLICT ON CONSTRAINT inbound_messages_provider_message_id_key DO NOTHING
+	RETURNING m.id INTO v_row;
+	IF v_row IS NULL THEN
+		RETURN 'duplicate';
+	END IF;
+	IF v_action IS NULL THEN
+		RETURN 'stored';
+	END IF;
+
+	v_opted_out := EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = v_number);
+	IF v_action = 'opt_out' THEN
+		IF NOT v_opted_out THEN
+			v_reply := guestbook_notify._enqueue_row(
+				'opt_out_confirm', v_number, p_profile_name, 'reply', '{}', NULL, NULL,
+				format('reply:%s:%s', p_provider, p_message_id), now(), NULL);
+			INSERT INTO guestbook_notify.opt_outs (number, reason)
+			VALUES (v_number, format('replied "%s" on WhatsApp (%s)',
+									 upper(regexp_replace(regexp_replace(coalesce(p_keyword_text, p_text),
+																		 '^\s+|\s+$', '', 'g'), '\s+', ' ', 'g')),
+									 p_provider))
+			ON CONFLICT ON CONSTRAINT opt_outs_pkey DO NOTHING;
+			UPDATE guestbook_notify.notification_queue q
+			   SET status = 'cancelled', last_error = 'recipient opted out', updated_at = now()
+			 WHERE q.to_number = v_number
+			   AND q.status = 'pending'
+			   AND (q.lease_until IS NULL OR q.lease_until < now())
+			   AND q.id IS DISTINCT FROM v_reply;
+		END IF;
+	ELSE
+		IF v_opted_out THEN
+			DELETE FROM guestbook_notify.opt_outs o WHERE o.number = v_number;
+		END IF;
+		v_reply := guestbook_notify._enqueue_row(
+			'opt_in_confirm', v_number, p_profile_name, 'reply', '{}', NULL, NULL,
+			format('reply:%s:%s', p_provider, p_message_id), now(), NULL);
+	END IF;
+
+	IF v_reply IS NOT NULL THEN
+		UPDATE guestbook_notify.inbound_messages m SET reply_id = v_reply WHERE m.id = v_row;
+	END IF;
+	RETURN v_action;
+END;
+$$;
+
+/*
+ * ---- Meta (Cloud API) bodies -------------------------------------------
+ */
+
+-- Unix seconds as a JSON string or number; NULL otherwise.
+CREATE FUNCTION guestbook_notify._json_unix_time(p jsonb)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT CASE WHEN jsonb_typeof(p) IN ('string', 'number') AND (p #>> '{}') ~ '^[0-9]{1,12}$'
+				THEN to_timestamp((p #>> '{}')::bigint) END
+$$;
+
+/*
+ * _webhook_apply_meta: entry[].changes[].value of field 'messages':
+ * statuses[] (delivery statuses), messages[] (replies; contacts[] gives the
+ * sender's profile name) and errors[] (system-level errors: flagged).
+ * Raises invalid_parameter_value (a "malformed" body) only when the body is
+ * not an object with an "entry" array; a bad item inside is skipped and
+ * named in "problems", the rest is applied.
+ */
+CREATE FUNCTION guestbook_notify._webhook_apply_meta(p_inbox_id bigint, p jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	e jsonb; ch jsonb; v jsonb; st jsonb; m jsonb; er jsonb;
+	ei bigint; ci bigint; si bigint;
+	path text;
+	res text;
+	v_text text; v_kw text; v_name text; v_type text;
+	n_status integer := 0; n_applied integer := 0; n_parked integer := 0;
+	n_archived integer := 0; n_ignored integer := 0; n_messages integer := 0;
+	n_opt_out integer := 0; n_opt_in integer := 0; n_dup integer := 0;
+	problems text[] := '{}';
+BEGIN
+	IF jsonb_typeof(p) IS DISTINCT FROM 'object' THEN
+		RAISE EXCEPTION 'malformed Meta webhook: the body is a JSON %, not an object', jsonb_typeof(p)
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF jsonb_typeof(p -> 'entry') IS DISTINCT FROM 'array' THEN
+		RAISE EXCEPTION 'malformed Meta webhook: "entry" is not an array'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF p ? 'object' AND p ->> 'object' IS DISTINCT FROM 'whatsapp_business_account' THEN
+		RETURN jsonb_build_object('ignored_object', p -> 'object');
+	END IF;
+
+	FOR e, ei IN SELECT x.v, x.i - 1 FROM jsonb_array_elements(p -> 'entry') WITH ORDINALITY AS x(v, i)
+	LOOP
+		IF jsonb_typeof(e) <> 'object' THEN
+			problems := problems || format('entry[%s] is not an object', ei);
+			CONTINUE;
+		END IF;
+		CONTINUE WHEN e -> 'changes' IS NULL;
+		IF jsonb_typeof(e -> 'changes') <> 'array' THEN
+			problems := problems || format('entry[%s].changes is not an array', ei);
+			CONTINUE;
+		END IF;
+		FOR ch, ci IN SELECT x.v, x.i - 1 FROM jsonb_array_elements(e -> 'changes') WITH ORDINALITY AS x(v, i)
+		LOOP
+			path := format('entry[%s].changes[%s]', ei, ci);
+			IF jsonb_typeof(ch) <> 'object' THEN
+				problems := problems || format('%s is not an object', path);
+				CONTINUE;
+			END IF;
+			IF coalesce(ch ->> 'field', 'messages') <> 'messages' THEN
+				n_ignored := n_ignored + 1;
+				CONTINUE;
+			END IF;
+			v := ch -> 'value';
+			IF jsonb_typeof(v) IS DISTINCT FROM 'object' THEN
+				problems := problems || format('%s.value is not an object', path);
+				CONTINUE;
+			END IF;
+
+			-- statuses
+			IF v ? 'statuses' AND jsonb_typeof(v -> 'statuses') <> 'array' THEN
+				problems := problems || format('%s.value.statuses is not an array', path);
+			ELSIF v ? 'statuses' THEN
+				FOR st, si IN SELECT x.v, x.i - 1
+								FROM jsonb_array_elements(v -> 'statuses') WITH ORDINALITY AS x(v, i)
+				LOOP
+					n_status := n_status + 1;
+					IF jsonb_typeof(st) IS DISTINCT FROM 'object'
+					   OR jsonb_typeof(st -> 'id') IS DISTINCT FROM 'string'
+					   OR jsonb_typeof(st -> 'status') IS DISTINCT FROM 'string'
+					   OR st ->> 'id' = '' OR length(st ->> 'id') > 512 THEN
+						problems := problems || format('%s.value.statuses[%s] has no string "id" and "status"', path, si);
+						CONTINUE;
+					END IF;
+					IF st ->> 'status' NOT IN ('sent', 'delivered', 'read', 'failed') THEN
+						n_ignored := n_ignored + 1;		-- 'played', ...
+						CONTINUE;
+					END IF;
+					IF st ? 'timestamp' AND guestbook_notify._json_unix_time(st -> 'timestamp') IS NULL THEN
+						problems := problems || format('%s.value.statuses[%s].timestamp is not Unix seconds', path, si);
+					END IF;
+					er := st -> 'errors';
+					IF er IS NOT NULL AND jsonb_typeof(er) NOT IN ('array', 'object') THEN
+						problems := problems || format('%s.value.statuses[%s].errors is not an array', path, si);
+						er := NULL;
+					END IF;
+					res := guestbook_notify._status_apply_or_park(
+						st ->> 'id', st ->> 'status',
+						guestbook_notify._json_unix_time(st -> 'timestamp'), er, p_inbox_id);
+					CASE res
+						WHEN 'applied' THEN n_applied := n_applied + 1;
+						WHEN 'parked' THEN n_parked := n_parked + 1;
+						ELSE n_archived := n_archived + 1;
+					END CASE;
+				END LOOP;
+			END IF;
+
+			-- inbound messages
+			IF v ? 'messages' AND jsonb_typeof(v -> 'messages') <> 'array' THEN
+				problems := problems || format('%s.value.messages is not an array', path);
+			ELSIF v ? 'messages' THEN
+				FOR m, si IN SELECT x.v, x.i - 1
+							   FROM jsonb_array_elements(v -> 'messages') WITH ORDINALITY AS x(v, i)
+				LOOP
+					IF jsonb_typeof(m) IS DISTINCT FROM 'object'
+					   OR jsonb_typeof(m -> 'id') IS DISTINCT FROM 'string'
+					   OR jsonb_typeof(m -> 'from') IS DISTINCT FROM 'string'
+					   OR m ->> 'id' = '' OR length(m ->> 'id') > 512 OR length(m ->> 'from') > 64 THEN
+						problems := problems || format('%s.value.messages[%s] has no string "id" and "from"', path, si);
+						CONTINUE;
+					END IF;
+					n_messages := n_messages + 1;
+					v_type := CASE WHEN jsonb_typeof(m -> 'type') = 'string' THEN m ->> 'type' END;
+					v_text := NULL;
+					v_kw := NULL;
+					IF v_type = 'text' THEN
+						v_text := CASE WHEN jsonb_typeof(m -> 'text' -> 'body') = 'string'
+									   THEN m -> 'text' ->> 'body' END;
+					ELSIF v_type = 'button' THEN
+						-- a template's quick-reply button: its payload decides
+						v_text := CASE WHEN jsonb_typeof(m -> 'button' -> 'text') = 'string'
+									   THEN m -> 'button' ->> 'text' END;
+						v_kw := CASE WHEN jsonb_typeof(m -> 'button' -> 'payload') = 'string'
+									 THEN m -> 'button' ->> 'payload' END;
+					ELSIF v_type = 'interactive' THEN
+						v_text := coalesce(m #>> '{interactive,button_reply,title}',
+										   m #>> '{interactive,list_reply,title}');
+						v_kw := coalesce(m #>> '{interactive,button_reply,id}',
+										 m #>> '{interactive,list_reply,id}');
+						IF guestbook_notify._reply_keyword(v_kw) IS NULL THEN
+							v_kw := v_text;
+						END IF;
+					END IF;
+					v_name := NULL;
+					IF jsonb_typeof(v -> 'contacts') = 'array' THEN
+						SELECT c -> 'profile' ->> 'name' INTO v_name
+						  FROM jsonb_array_elements(v -> 'contacts') AS c
+						 WHERE jsonb_typeof(c) = 'object' AND c ->> 'wa_id' = m ->> 'from'
+						   AND jsonb_typeof(c -> 'profile') = 'object'
+						 LIMIT 1;
+					END IF;
+					res := guestbook_notify._inbound_message(
+						'cloud_api', m ->> 'id', m ->> 'from', v_name, v_type, v_text, v_kw,
+						guestbook_notify._json_unix_time(m -> 'timestamp'), p_inbox_id);
+					CASE res
+						WHEN 'opt_out' THEN n_opt_out := n_opt_out + 1;
+						WHEN 'opt_in' THEN n_opt_in := n_opt_in + 1;
+						WHEN 'duplicate' THEN n_dup := n_dup + 1;
+						ELSE NULL;
+					END CASE;
+				END LOOP;
+			END IF;
+
+			-- system-level errors: for the admin
+			IF jsonb_typeof(v -> 'errors') = 'array' THEN
+				FOR er IN SELECT x FROM jsonb_array_elements(v -> 'errors') AS x LOOP
+					problems := problems || ('Meta reported: '
+						|| guestbook_notify._delivery_error_text(er));
+				END LOOP;
+			END IF;
+		END LOOP;
+	END LOOP;
+
+	RETURN jsonb_strip_nulls(jsonb_build_object(
+		'statuses', nullif(n_status, 0), 'applied', nullif(n_applied, 0),
+		'parked', nullif(n_parked, 0),
+		'archived', nullif(n_archived, 0), 'ignored', nullif(n_ignored, 0),
+		'messages', nullif(n_messages, 0), 'duplicate_messages', nullif(n_dup, 0),
+		'opt_out', nullif(n_opt_out, 0), 'opt_in', nullif(n_opt_in, 0),
+		'problems', CASE WHEN cardinality(problems) > 0 THEN to_jsonb(problems[1:20]) END));
+END;
+$$;
+
+/*
+ * ---- WAHA events -------------------------------------------------------
+ */
+
+/*
+ * _webhook_apply_waha: one WAHA event {id, timestamp (ms), event, session,
+ * payload, ...}.
+ *   message.ack     payload {id, fromMe, ack}: -1 failed, 1 sent,
+ *                   2 delivered, 3 and 4 read (0, pending, is ignored; so
+ *                   are acks of messages we received)
+ *   message         payload {id, from "628...@c.us", fromMe, body}: a reply
+ *                   (our own messages, fromMe, are ignored)
+ *   session.status  payload {status}: FAILED or SCAN_QR_CODE block sending
+ *                   (the reason is shown by the worker), WORKING resumes,
+ *                   other statuses leave the block as it is
+ * Other events are ignored.  Raises invalid_parameter_value (malformed)
+ * when the body is not an object with a string "event", or the payload of
+ * a handled event lacks what it needs.
+ */
+CREATE FUNCTION guestbook_notify._webhook_apply_waha(p_inbox_id bigint, p jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ev text;
+	pl jsonb;
+	v_session text;
+	v_at timestamptz;
+	v_id text;
+	v_ack text;
+	v_status text;
+	v_reason text;
+	res text;
+BEGIN
+	IF jsonb_typeof(p) IS DISTINCT FROM 'object' THEN
+		RAISE EXCEPTION 'malformed WAHA event: the body is a JSON %, not an object', jsonb_typeof(p)
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF jsonb_typeof(p -> 'event') IS DISTINCT FROM 'string' THEN
+		RAISE EXCEPTION 'malformed WAHA event: no string "event"'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	ev := p ->> 'event';
+	pl := p -> 'payload';
+	v_session := CASE WHEN jsonb_typeof(p -> 'session') = 'string' THEN left(p ->> 'session', 128)
+					  ELSE 'default' END;
+	-- the envelope's timestamp is in milliseconds
+	v_at := CASE WHEN jsonb_typeof(p -> 'timestamp') IN ('number', 'string')
+					  AND (p #>> '{timestamp}') ~ '^[0-9]{1,15}$'
+				 THEN to_timestamp((p #>> '{timestamp}')::bigint / 1000.0) END;
+
+	IF ev NOT IN ('message.ack', 'message', 'session.status') THEN
+		RETURN jsonb_build_object('event', ev, 'ignored', 1);
+	END IF;
+	IF jsonb_typeof(pl) IS DISTINCT FROM 'object' THEN
+		RAISE EXCEPTION 'malformed WAHA % event: "payload" is not an object', ev
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	IF ev = 'message.ack' THEN
+		v_id := CASE jsonb_typeof(pl -> 'id')
+					WHEN 'string' THEN pl ->> 'id'
+					WHEN 'object' THEN pl -> 'id' ->> '_serialized' END;
+		IF v_id IS NULL OR v_id = '' OR length(v_id) > 512
+		   OR jsonb_typeof(pl -> 'ack') IS DISTINCT FROM 'number' THEN
+			RAISE EXCEPTION 'malformed WAHA message.ack event: payload needs a string "id" and a number "ack"'
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF jsonb_typeof(pl -> 'fromMe') = 'boolean' AND NOT (pl -> 'fromMe')::boolean THEN
+			RETURN jsonb_build_object('event', ev, 'ignored', 1);	-- an ack of a message to us
+		END IF;
+		v_ack := pl ->> 'ack';
+		v_status := CASE v_ack WHEN '-1' THEN 'failed' WHEN '1' THEN 'sent' WHEN '2' THEN 'delivered'
+							   WHEN '3' THEN 'read' WHEN '4' THEN 'read' END;
+		IF v_status IS NULL THEN
+			RETURN jsonb_build_object('event', ev, 'ack', pl -> 'ack', 'ignored', 1);
+		END IF;
+		res := guestbook_notify._status_apply_or_park(
+			v_id, v_status, v_at,
+			CASE WHEN v_status = 'failed'
+				 THEN jsonb_build_object('title', 'WAHA reported ack ERROR (-1)') END,
+			p_inbox_id);
+		RETURN jsonb_build_object('event', ev, 'status', v_status, res, 1);
+
+	ELSIF ev = 'message' THEN
+		IF jsonb_typeof(pl -> 'id') IS DISTINCT FROM 'string' OR pl ->> 'id' = ''
+		   OR length(pl ->> 'id') > 512
+		   OR jsonb_typeof(pl -> 'from') IS DISTINCT FROM 'string' OR length(pl ->> 'from') > 128 THEN
+			RAISE EXCEPTION 'malformed WAHA message event: payload needs a string "id" and "from"'
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF jsonb_typeof(pl -> 'fromMe') = 'boolean' AND (pl -> 'fromMe')::boolean THEN
+			RETURN jsonb_build_object('event', ev, 'ignored', 1);	-- our own message
+		END IF;
+		res := guestbook_notify._inbound_message(
+			'waha', pl ->> 'id',
+			-- "6281234567890@c.us" -> the number; other ids (@lid, @g.us) stay as they are
+			CASE WHEN pl ->> 'from' ~ '^[0-9]+@c\.us$' THEN split_part(pl ->> 'from', '@', 1)
+				 ELSE pl ->> 'from' END,
+			CASE WHEN jsonb_typeof(pl #> '{_data,notifyName}') = 'string'
+				 THEN pl #>> '{_data,notifyName}' END,
+			CASE WHEN jsonb_typeof(pl -> 'hasMedia') = 'boolean' AND (pl -> 'hasMedia')::boolean
+				 THEN 'media' ELSE 'text' END,
+			CASE WHEN jsonb_typeof(pl -> 'body') = 'string' THEN pl ->> 'body' END,
+			NULL,
+			CASE WHEN jsonb_typeof(pl -> 'timestamp') = 'number'
+					  AND (pl ->> 'timestamp') ~ '^[0-9]{1,12}$'
+				 THEN to_timestamp((pl ->> 'timestamp')::bigint) END,
+			p_inbox_id);
+		RETURN jsonb_build_object('event', ev, 'messages', 1, res, 1);
+
+	ELSE	-- session.status
+		IF jsonb_typeof(pl -> 'status') IS DISTINCT FROM 'string' THEN
+			RAISE EXCEPTION 'malformed WAHA session.status event: payload needs a string "status"'
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		v_status := left(upper(pl ->> 'status'), 32);
+		v_reason := CASE v_status
+			WHEN 'FAILED' THEN format('WAHA session "%s" FAILED%s: restart the session in WAHA',
+									  v_session,
+									  ' at ' || to_char(v_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'))
+			WHEN 'SCAN_QR_CODE' THEN format('WAHA session "%s" is logged out (SCAN_QR_CODE%s): scan the QR code in WAHA',
+											v_session,
+											' since ' || to_char(v_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'))
+		END;
+		INSERT INTO guestbook_notify.provider_sessions AS s
+			(provider, session, status, blocked_reason, event_at, updated_at, inbox_id)
+		VALUES ('waha', v_session, v_status, v_reason, v_at, now(), p_inbox_id)
+		ON CONFLICT ON CONSTRAINT provider_sessions_pkey DO UPDATE
+		   SET status = EXCLUDED.status,
+			   blocked_reason = CASE
+					WHEN EXCLUDED.status IN ('FAILED', 'SCAN_QR_CODE') THEN EXCLUDED.blocked_reason
+					WHEN EXCLUDED.status = 'WORKING' THEN NULL
+					ELSE s.blocked_reason END,
+			   event_at = coalesce(EXCLUDED.event_at, s.event_at),
+			   updated_at = now(),
+			   inbox_id = EXCLUDED.inbox_id
+		 WHERE s.event_at IS NULL OR EXCLUDED.event_at IS NULL OR EXCLUDED.event_at >= s.event_at;
+		RETURN jsonb_build_object('event', ev, 'session', v_session, 'status', v_status,
+								  'stale', NOT FOUND);
+	END IF;
+END;
+$$;
+
+/*
+ * _sending_blocked: NULL when sending may go on, else why not (the
+ * configured WAHA session is FAILED or waits for its QR code to be
+ * scanned).  The worker calls it before claiming and shows the reason in
+ * worker_status().  Only the session the worker sends through counts
+ * (guestbook_notify.phone_number_id, empty = 'default'), and only while
+ * guestbook_notify.provider is 'waha'.
+ */
+CREATE FUNCTION guestbook_notify._sending_blocked()
+RETURNS text
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT s.blocked_reason
+	  FROM guestbook_notify.provider_sessions s
+	 WHERE coalesce(nullif(current_setting('guestbook_notify.provider', true), ''), 'cloud_api') = 'waha'
+	   AND s.provider = 'waha'
+	   AND s.session = coalesce(nullif(current_setting('guestbook_notify.phone_number_id', true), ''),
+								'default')
+	   AND s.blocked_reason IS NOT NULL
+$$;
+
+/*
+ * ---- store and apply -----------------------------------------------------
+ */
+
+/*
+ * _webhook_apply: parse a stored body (UTF-8 JSON) and apply it.  A body
+ * that is not UTF-8 or not JSON raises a data exception (class 22), as the
+ * shape checks do; a nesting too deep for the server, statement_too_complex.
+ */
+CREATE FUNCTION guestbook_notify._webhook_apply(p_inbox_id bigint, p_source text, p_body bytea)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v jsonb := convert_from(p_body, 'UTF8')::jsonb;
+BEGIN
+	IF p_source = 'meta' THEN
+		RETURN guestbook_notify._webhook_apply_meta(p_inbox_id, v);
+	END IF;
+	RETURN guestbook_notify._webhook_apply_waha(p_inbox_id, v);
+END;
+$$;
+
+/*
+ * _webhook_try: apply a body in a subtransaction.  Returns its new state
+ * ('applied', 'malformed' or 'error'), the summary and the error text; a
+ * failure rolls back what the body did, never the caller's transaction.
+ */
+CREATE FUNCTION guestbook_notify._webhook_try(
+	p_inbox_id bigint, p_source text, p_body bytea,
+	OUT state text, OUT summary jsonb, OUT error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	BEGIN
+		summary := guestbook_notify._webhook_apply(p_inbox_id, p_source, p_body);
+		state := 'applied';
+		IF summary ? 'problems' THEN
+			SELECT string_agg(x, '; ') INTO error FROM jsonb_array_elements_text(summary -> 'problems') AS x;
+		END IF;
+	EXCEPTION
+		WHEN data_exception OR statement_too_complex OR program_limit_exceeded THEN
+			state := 'malformed';
+			error := SQLERRM;
+		WHEN OTHERS THEN
+			state := 'error';
+			error := format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE);
+	END;
+END;
+$$;
+
+-- after a failed try: the next one (backoff 2^n s, at most an hour), or
+-- none after 10 tries (the row is then flagged)
+CREATE FUNCTION guestbook_notify._webhook_next_attempt(p_attempts integer)
+RETURNS timestamptz
+LANGUAGE sql STABLE
+AS $$
+	SELECT CASE WHEN p_attempts < 10
+				THEN now() + least(make_interval(secs => power(2, p_attempts)), interval '1 hour') END
+$$;
+
+-- checks shared by webhook_receive and webhook_store
+CREATE FUNCTION guestbook_notify._webhook_check_args(p_source text, p_body bytea)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF p_source IS NULL OR p_source NOT IN ('meta', 'waha') THEN
+		RAISE EXCEPTION 'unknown webhook source %', coalesce('"' || p_source || '"', 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Accepted: meta, waha.';
+	END IF;
+	IF p_body IS NULL THEN
+		RAISE EXCEPTION 'webhook body must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+END;
+$$;
+
+/*
+ * webhook_receive: store a signed body and apply it, in one transaction
+ * (applying in a subtransaction: its failure leaves the stored row, with
+ * the error).  event_id (WAHA's "id") drops a repeated event: 'duplicate',
+ * nothing stored.  Returns the inbox row's id, its state and a short
+ * detail (the summary, or the error).  Call it only with bodies whose
+ * signature was checked.
+ */
+CREATE FUNCTION guestbook_notify.webhook_receive(source text, body bytea, event_id text DEFAULT NULL)
+RETURNS TABLE (inbox_id bigint, state text, detail text)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	v_source text := webhook_receive.source;
+	v_event text := nullif(left(webhook_receive.event_id, 256), '');
+	v_id bigint;
+	t record;
+BEGIN
+	PERFORM guestbook_notify._webhook_check_args(v_source, webhook_receive.body);
+	IF v_event IS NOT NULL THEN
+		SELECT i.id INTO v_id FROM guestbook_notify.webhook_inbox i
+		 WHERE i.source = v_source AND i.event_id = v_event;
+		IF FOUND THEN
+			RETURN QUERY SELECT v_id, 'duplicate'::text, 'event already received'::text;
+			RETURN;
+		END IF;
+	END IF;
+	v_id := nextval('guestbook_notify.webhook_inbox_id_seq');
+	SELECT * INTO t FROM guestbook_notify._webhook_try(v_id, v_source, webhook_receive.body);
+	INSERT INTO guestbook_notify.webhook_inbox AS i
+		(id, source, event_id, body, state, attempts, next_attempt_at, applied_at,
+		 needs_attention, error, summary)
+	VALUES (v_id, v_source, v_event, webhook_receive.body, t.state, 1,
+			CASE WHEN t.state = 'error' THEN guestbook_notify._webhook_next_attempt(1) END,
+			CASE WHEN t.state = 'applied' THEN now() END,
+			t.state = 'malformed' OR t.error IS NOT NULL AND t.state = 'applied',
+			t.error, t.summary)
+	ON CONFLICT (source, event_id) WHERE event_id IS NOT NULL DO NOTHING;
+	IF NOT FOUND THEN
+		-- the same event stored concurrently by another connection: that
+		-- one stands, and nothing of this try may stay
+		RAISE EXCEPTION 'duplicate webhook event' USING ERRCODE = 'unique_violation';
+	END IF;
+	RETURN QUERY SELECT v_id, t.state, coalesce(t.error, t.summary::text);
+END;
+$$;
+
+/*
+ * webhook_store: only store a signed body ('received'), for
+ * webhook_retry() to apply.  The daemon's fallback when webhook_receive()
+ * failed as a whole.
+ */
+CREATE FUNCTION guestbook_notify.webhook_store(source text, body bytea, event_id text DEFAULT NULL)
+RETURNS TABLE (inbox_id bigint, state text, detail text)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	v_source text := webhook_store.source;
+	v_event text := nullif(left(webhook_store.event_id, 256), '');
+	v_id bigint;
+BEGIN
+	PERFORM guestbook_notify._webhook_check_args(v_source, webhook_store.body);
+	INSERT INTO guestbook_notify.webhook_inbox AS i (source, event_id, body, state, next_attempt_at)
+	VALUES (v_source, v_event, webhook_store.body, 'received', now())
+	ON CONFLICT (source, event_id) WHERE event_id IS NOT NULL DO NOTHING
+	RETURNING i.id INTO v_id;
+	IF v_id IS NULL THEN
+		SELECT i.id INTO v_id FROM guestbook_notify.webhook_inbox i
+		 WHERE i.source = v_source AND i.event_id = v_event;
+		RETURN QUERY SELECT v_id, 'duplicate'::text, 'event already received'::text;
+		RETURN;
+	END IF;
+	RETURN QUERY SELECT v_id, 'received'::text, 'stored; applied later'::text;
+END;
+$$;
+
+/*
+ * _webhook_reapply_row: apply a stored row again and record the outcome.
+ */
+CREATE FUNCTION guestbook_notify._webhook_reapply_row(p_id bigint)
+RETURNS TABLE (inbox_id bigint, state text, detail text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r guestbook_notify.webhook_inbox%ROWTYPE;
+	t record;
+BEGIN
+	SELECT * INTO r FROM guestbook_notify.webhook_inbox i WHERE i.id = p_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'webhook inbox row % does not exist', coalesce(p_id::text, 'NULL')
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	SELECT * INTO t FROM guestbook_notify._webhook_try(r.id, r.source, r.body);
+	UPDATE guestbook_notify.webhook_inbox i
+	   SET state = t.state,
+		   attempts = i.attempts + 1,
+		   next_attempt_at = CASE WHEN t.state = 'error'
+								  THEN guestbook_notify._webhook_next_attempt(i.attempts + 1) END,
+		   applied_at = CASE WHEN t.state = 'applied' THEN now() ELSE i.applied_at END,
+		   needs_attention = t.state = 'malformed'
+							 OR (t.state = 'applied' AND t.error IS NOT NULL)
+							 OR (t.state = 'error' AND i.attempts + 1 >= 10),
+		   error = t.error,
+		   summary = t.summary
+	 WHERE i.id = r.id;
+	RETURN QUERY SELECT r.id, t.state, coalesce(t.error, t.summary::text);
+END;
+$$;
+
+/*
+ * webhook_retry: apply up to max_rows stored bodies that are due (stored by
+ * webhook_store(), or whose last try failed), oldest first.  The daemon
+ * calls it every maintenance_interval.  Returns one row per body tried.
+ */
+CREATE FUNCTION guestbook_notify.webhook_retry(max_rows integer DEFAULT 100)
+RETURNS TABLE (inbox_id bigint, state text, detail text)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_id bigint;
+BEGIN
+	FOR v_id IN
+		SELECT i.id FROM guestbook_notify.webhook_inbox i
+		 WHERE i.next_attempt_at <= now()
+		 ORDER BY i.next_attempt_at, i.id
+		 LIMIT greatest(coalesce(webhook_retry.max_rows, 100), 1)
+		   FOR UPDATE SKIP LOCKED
+	LOOP
+		RETURN QUERY SELECT * FROM guestbook_notify._webhook_reapply_row(v_id);
+	END LOOP;
+END;
+$$;
+
+/*
+ * webhook_reapply: an admin applies a stored body again now (after fixing
+ * what made it fail, or to re-run a malformed one after an upgrade).
+ * Idempotent for statuses and messages already applied.
+ */
+CREATE FUNCTION guestbook_notify.webhook_reapply(id bigint)
+RETURNS TABLE (inbox_id bigint, state text, detail text)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM guestbook_notify._webhook_reapply_row(webhook_reapply.id);
+END;
+$$;
+
+/*
+ * webhook_maintenance: the housekeeping the daemon runs every
+ * maintenance_interval (the worker may call it too):
+ *   - parked statuses whose message id is now in the queue are applied (a
+ *     status that raced the worker's commit), those of archived messages
+ *     dropped;
+ *   - inbox rows, inbound messages and parked statuses older than
+ *     retention are deleted, at most batch_size of each per call, except
+ *     inbox rows still waiting for a try (retention NULL keeps everything).
+ * Returns what it did.
+ */
+CREATE FUNCTION guestbook_notify.webhook_maintenance(
+	retention interval DEFAULT '30 days', batch_size integer DEFAULT 10000)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_ret interval := webhook_maintenance.retention;
+	v_batch integer := webhook_maintenance.batch_size;
+	w text;
+	n_applied integer := 0;
+	n_dropped integer := 0;
+	n_inbox integer := 0;
+	n_inbound integer := 0;
+BEGIN
+	IF v_ret < interval '0' THEN
+		RAISE EXCEPTION 'retention must not be negative: %', v_ret
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'NULL keeps everything.';
+	END IF;
+	IF v_batch IS NULL OR v_batch < 1 THEN
+		RAISE EXCEPTION 'batch size must be at least 1: %', v_batch
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	FOR w IN
+		SELECT DISTINCT p.provider_message_id
+		  FROM guestbook_notify.webhook_parked_statuses p
+		 WHERE EXISTS (SELECT 1 FROM guestbook_notify.notification_queue q
+						WHERE q.provider_message_id = p.provider_message_id)
+		 LIMIT v_batch
+	LOOP
+		n_applied := n_applied + guestbook_notify._apply_parked(w);
+	END LOOP;
+
+	DELETE FROM guestbook_notify.webhook_parked_statuses p
+	 WHERE EXISTS (SELECT 1 FROM guestbook_notify.notification_queue_archive a
+					WHERE a.provider_message_id = p.provider_message_id)
+		OR p.parked_at < now() - v_ret;
+	GET DIAGNOSTICS n_dropped = ROW_COUNT;
+
+	IF v_ret IS NOT NULL THEN
+		DELETE FROM guestbook_notify.webhook_inbox i
+		 WHERE i.id IN (SELECT o.id FROM guestbook_notify.webhook_inbox o
+						 WHERE o.received_at < now() - v_ret AND o.next_attempt_at IS NULL
+						 ORDER BY o.received_at LIMIT v_batch);
+		GET DIAGNOSTICS n_inbox = ROW_COUNT;
+
+		DELETE FROM guestbook_notify.inbound_messages m
+		 WHERE m.id IN (SELECT o.id FROM guestbook_notify.inbound_messages o
+						 WHERE o.received_at < now() - v_ret
+						 ORDER BY o.received_at LIMIT v_batch);
+		GET DIAGNOSTICS n_inbound = ROW_COUNT;
+	END IF;
+
+	RETURN jsonb_build_object('parked_applied', n_applied, 'parked_dropped', n_dropped,
+							  'inbox_deleted', n_inbox, 'inbound_deleted', n_inbound);
+END;
+$$;
+
+/*
+ * ---- resend --------------------------------------------------------------
+ */
+
+/*
+ * resend: send again a message the provider accepted (status 'sent') and
+ * reported failed later (delivery_status 'failed', e.g. 131026).  A new
+ * pending row with the same recipient, text and template snapshot and
+ * resent_from = id; the old row, its id and its audit stay as they were.
+ * A resend of that row that is still on its way (not failed) is returned
+ * instead of queuing another (a double click sends once).  An error for an
+ * unknown id, for a row that is not a later delivery failure (use requeue()
+ * for a failed send), and for an opted-out number.  Writes case_events
+ * 'notification_resent' for a case's message.
+ */
+CREATE FUNCTION guestbook_notify.resend(id uuid)
+RETURNS uuid
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r guestbook_notify.notification_queue%ROWTYPE;
+	v_new uuid;
+BEGIN
+	SELECT * INTO r FROM guestbook_notify.notification_queue q WHERE q.id = resend.id FOR UPDATE;
+	IF NOT FOUND THEN
+		IF EXISTS (SELECT 1 FROM guestbook_notify.notification_queue_archive a WHERE a.id = resend.id) THEN
+			RAISE EXCEPTION 'notification % is archived', resend.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Queue the message again with enqueue().';
+		END IF;
+		RAISE EXCEPTION 'notification % does not exist', coalesce(resend.id::text, 'NULL')
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	IF NOT (r.status = 'sent' AND r.delivery_status IS NOT DISTINCT FROM 'failed') THEN
+		RAISE EXCEPTION 'notification % was not accepted and then reported failed (status %, delivery status %)',
+				r.id, r.status, coalesce(r.delivery_status, 'none')
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'resend() is for a late delivery failure; requeue() sends a failed or cancelled row again.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = r.to_number) THEN
+		RAISE EXCEPTION 'recipient % opted out', r.to_number
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'opt_in() the number first if the recipient agreed.';
+	END IF;
+
+	SELECT q.id INTO v_new
+	  FROM guestbook_notify.notification_queue q
+	 WHERE q.resent_from = r.id
+	   AND q.status IN ('pending', 'sent')
+	   AND q.delivery_status IS DISTINCT FROM 'failed'
+	 ORDER BY q.created_at DESC
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE NOTICE 'notification % is already being resent as %', r.id, v_new;
+		RETURN v_new;
+	END IF;
+
+	INSERT INTO guestbook_notify.notification_queue AS q
+		(channel, to_number, to_number_raw, recipient_name, recipient_role, template_key,
+		 template_name, template_language, template_params, template_args, message_text,
+		 case_id, app_schema, status, scheduled_at, send_as, resent_from)
+	VALUES (r.channel, r.to_number, r.to_number_raw, r.recipient_name, r.recipient_role,
+			r.template_key, r.template_name, r.template_language, r.template_params,
+			r.template_args, r.message_text, r.case_id, r.app_schema, 'pending', now(),
+			r.send_as, r.id)
+	RETURNING q.id INTO v_new;
+	PERFORM guestbook_notify.wake();
+
+	IF r.case_id IS NOT NULL AND r.app_schema IS NOT NULL THEN
+		PERFORM guestbook_notify._case_event(r.app_schema, r.case_id, 'notification_resent',
+			jsonb_build_object('notification_id', v_new,
+							   'resent_from', r.id,
+							   'template', r.template_key,
+							   'recipient_role', r.recipient_role,
+							   'to_number', r.to_number,
+							   'previous_error', r.last_error,
+							   'by', session_user));
+	END IF;
+	RETURN v_new;
+END;
+$$;
+
+/*
+ * ---- for the admins ------------------------------------------------------
+ */
+
+-- Stored webhooks that need a look: malformed, failing, or with problems
+-- inside (the first 300 bytes of the body shown escaped).
+CREATE VIEW guestbook_notify.webhook_problems AS
+SELECT i.id, i.source, i.received_at, i.state, i.attempts, i.next_attempt_at,
+	   i.needs_attention, i.error, i.summary, octet_length(i.body) AS body_bytes,
+	   encode(substring(i.body FROM 1 FOR 300), 'escape') AS body_start
+  FROM guestbook_notify.webhook_inbox i
+ WHERE i.needs_attention OR i.state IN ('error', 'malformed');
 
 /*
  * 1.0 -> 1.1, part 2 (src/sql/upgrade/1.0--1.1-after.sql): the app's

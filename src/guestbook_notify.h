@@ -182,6 +182,7 @@ extern void gbn_wake_at_commit(void);
 extern bool gbn_pause(const char *reason);
 extern bool gbn_is_paused(TimestampTz *since);
 extern void gbn_unpause(void);
+extern void gbn_set_blocked(const char *reason);
 
 /* the launcher's view of the databases (launcher.c, shmem.c) */
 extern void gbn_database_no_extension(void);

@@ -47,6 +47,7 @@ static SPIPlanPtr version_plan = NULL;
 static SPIPlanPtr unpaced_plan = NULL;
 static SPIPlanPtr paced_plan = NULL;
 static SPIPlanPtr next_due_plan = NULL;
+static SPIPlanPtr blocked_plan = NULL;
 static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr release_plan = NULL;
 static SPIPlanPtr renew_plan = NULL;
@@ -212,6 +213,29 @@ next_due(GbnClaim *c)
 	c->next_due = isnull ? 0 : DatumGetTimestampTz(d);
 }
 
+/*
+ * A WAHA session that cannot send (FAILED, logged out: provider_sessions,
+ * kept by the webhook receiver): nothing is claimed meanwhile, and the
+ * reason is in c->blocked.  The Cloud API has no such state.
+ */
+static bool
+sending_blocked(GbnClaim *c)
+{
+	char	   *reason;
+
+	c->blocked[0] = '\0';
+	if (gbn_provider != GBN_PROVIDER_WAHA)
+		return false;
+	if (blocked_plan == NULL)
+		blocked_plan = gbn_prepare_kept("SELECT guestbook_notify._sending_blocked()", 0, NULL);
+	gbn_spi_run(blocked_plan, NULL, NULL, SPI_OK_SELECT, 1);
+	reason = SPI_processed > 0 ? gbn_spi_text(0, 1) : NULL;
+	if (reason == NULL)
+		return false;
+	strlcpy(c->blocked, reason, sizeof(c->blocked));
+	return true;
+}
+
 typedef struct ClaimArgs
 {
 	GbnClaim   *c;
@@ -232,7 +256,7 @@ claim_body(void *arg)
 		return;
 	if (c->events_limit > 0)
 		c->events_done = gbn_process_events(c->events_limit, true, &c->events_deferred);
-	if (c->limit <= 0)
+	if (c->limit <= 0 || sending_blocked(c))
 		return;
 
 	plan = claim_plan(c, &args);

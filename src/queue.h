@@ -40,6 +40,7 @@ typedef struct GbnClaim
 	int			events_deferred;
 	bool		have_next_due;
 	TimestampTz next_due;
+	char		blocked[512];	/* the provider's session cannot send: why */
 } GbnClaim;
 
 /*

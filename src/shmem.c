@@ -359,6 +359,20 @@ gbn_unpause(void)
 	SpinLockRelease(&gbn_shared->mutex);
 }
 
+/*
+ * The provider's session cannot send now (reason), or can again (NULL or
+ * ""): shown in worker_status().paused_reason while no pause is.
+ */
+void
+gbn_set_blocked(const char *reason)
+{
+	if (my_db == NULL)
+		return;
+	SpinLockAcquire(&gbn_shared->mutex);
+	strlcpy(my_db->blocked_reason, reason ? reason : "", GBN_ERROR_LEN);
+	SpinLockRelease(&gbn_shared->mutex);
+}
+
 /* ----------------------------------------------------------------
  * Backend side: wake at commit
  * ----------------------------------------------------------------

@@ -61,6 +61,9 @@ typedef struct GbnDatabase
 	bool		paused;
 	TimestampTz paused_at;
 	char		paused_reason[GBN_ERROR_LEN];
+
+	/* the provider's session cannot send (WAHA: _sending_blocked()) */
+	char		blocked_reason[GBN_ERROR_LEN];
 } GbnDatabase;
 
 typedef struct GbnShared

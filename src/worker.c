@@ -78,6 +78,7 @@ static int64 audit_at_ms = 0;
 static int64 renew_at_ms = 0;
 static int64 archive_at_ms = 0;
 static int64 sla_at_ms = 0;
+static bool session_blocked = false;	/* the provider's session cannot send */
 
 /* the SLA tick's last error, logged once (in TopMemoryContext) */
 static char *sla_problem = NULL;
@@ -327,6 +328,28 @@ schedule_next_claim(GbnClaim *c, int64 now_ms)
 		next_claim_ms = now_ms + gbn_naptime;
 }
 
+/*
+ * The provider's session cannot send (reason), or "" when it can: logged
+ * when it changes, shown in worker_status().
+ */
+static void
+note_blocked(const char *reason)
+{
+	static char last[512] = "";
+
+	if (strcmp(last, reason) == 0)
+		return;
+	if (reason[0] != '\0')
+		ereport(LOG,
+				(errmsg("guestbook_notify: sending held: %s", reason)));
+	else
+		ereport(LOG,
+				(errmsg("guestbook_notify: the provider's session can send again, resuming")));
+	strlcpy(last, reason, sizeof(last));
+	session_blocked = reason[0] != '\0';
+	gbn_set_blocked(reason);
+}
+
 /* Turn events into rows, and claim due rows if the worker may. */
 static void
 claim_and_start(int64 now_ms)
@@ -351,6 +374,9 @@ claim_and_start(int64 now_ms)
 	schedule_next_claim(&c, now_ms);
 	if (c.status == GBN_CLAIM_NO_EXTENSION)
 		return;
+
+	if (c.limit > 0 && c.status == GBN_CLAIM_OK)
+		note_blocked(c.blocked);
 
 	ereport(DEBUG2,
 			(errmsg_internal("guestbook_notify: %d event(s), claimed %d of %d (held %d)",
@@ -512,6 +538,8 @@ set_state(void)
 		state = "invalid settings";
 	else if (gbn_is_paused(NULL))
 		state = gbn_send_held() > 0 ? "paused, finishing" : "paused";
+	else if (session_blocked)
+		state = "held: the provider's session cannot send";
 	else if (gbn_send_held() > 0)
 		state = "sending";
 	else

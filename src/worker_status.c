@@ -80,8 +80,11 @@ put_row(ReturnSetInfo *rsinfo, GbnDatabase *db, GbnWorkerSlot *slot)
 		values[2] = CStringGetTextDatum(psprintf("not started: %s", db->problem));
 	else
 		values[2] = CStringGetTextDatum("stopped");
-	nulls[3] = !db->paused;
-	values[3] = db->paused ? CStringGetTextDatum(db->paused_reason) : (Datum) 0;
+	if (db->paused)
+		values[3] = CStringGetTextDatum(db->paused_reason);
+	else if (db->blocked_reason[0] != '\0')
+		values[3] = CStringGetTextDatum(db->blocked_reason);
+	nulls[3] = !db->paused && db->blocked_reason[0] == '\0';
 	values[4] = Int32GetDatum(copy.in_flight);
 	values[5] = Int64GetDatum((int64) copy.sent);
 	values[6] = Int64GetDatum((int64) copy.failed);

@@ -3,6 +3,10 @@
 # guestbook_notify and talks to a local mock WhatsApp Cloud API; a case is
 # assigned to an operator, escalated to the unit lead, then to the head of
 # office (kadis); the script shows what the mock received and the audit rows.
+# The webhook receiver (guestbook_notify_web) runs beside it: the mock posts
+# signed status webhooks back after each send, so delivery receipts arrive,
+# and the kadis's message fails late (131026) and turns up as "needs
+# attention".
 #
 #   sudo bash tests/demo.sh            # on a fresh Debian 12, as root
 #
@@ -26,11 +30,15 @@ work=$(mktemp -d /tmp/guestbook_notify-demo.XXXXXX)
 chown postgres: "$work"
 chmod 755 "$work"
 mock_pid=""
+web_pid=""
 pg_started=0
 
 cleanup() {
 	local rc=$?
 	set +e
+	if [ -n "$web_pid" ]; then
+		kill "$web_pid" 2>/dev/null
+	fi
 	if [ "$pg_started" = 1 ]; then
 		runuser -u postgres -- pg_ctl -D "$work/data" -m fast -w stop >/dev/null 2>&1
 	fi
@@ -95,6 +103,62 @@ psql_pg -q -c 'CREATE EXTENSION guestbook_notify'
 psql_pg -q -f "$here/tests/schema/guestbook.sql"
 psql_pg -q -f "$here/tests/schema/sample_data.sql"
 psql_pg -q -At -c "SELECT guestbook_notify.attach('public')" >/dev/null
+
+# --- the webhook receiver ---------------------------------------------------
+echo "== start the webhook receiver guestbook_notify_web (loopback), as a role that may only store webhooks"
+psql_pg -q <<'SQL'
+CREATE ROLE guestbook_webhook LOGIN;
+GRANT EXECUTE ON FUNCTION guestbook_notify.webhook_receive(text, bytea, text),
+      guestbook_notify.webhook_store(text, bytea, text),
+      guestbook_notify.webhook_retry(integer),
+      guestbook_notify.webhook_maintenance(interval, integer) TO guestbook_webhook;
+SQL
+app_secret="demo-app-secret-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+mkdir -p "$work/web"
+printf '%s' "$app_secret" >"$work/web/meta_app_secret"
+cat >"$work/web/web.conf" <<EOF
+listen = '127.0.0.1:0'
+conninfo = 'host=$work port=$pg_port dbname=postgres user=guestbook_webhook'
+meta_app_secret_file = '$work/web/meta_app_secret'
+maintenance_interval = 2s
+log_requests = on
+EOF
+chown -R postgres: "$work/web"
+chmod 600 "$work/web/meta_app_secret"
+web_bin="$("$gbn_pg_config" --bindir)/guestbook_notify_web"
+runuser -u postgres -- bash -c 'echo $$ >"$1"; shift; exec "$@"' web "$work/web/pid" \
+	"$web_bin" --config "$work/web/web.conf" >"$work/web/web.log" 2>&1 &
+for _ in $(seq 100); do
+	grep -q 'listening on' "$work/web/web.log" 2>/dev/null && break
+	sleep 0.1
+done
+web_pid=$(cat "$work/web/pid" 2>/dev/null || true)
+web_url=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) .*/http:\/\/\1/p' "$work/web/web.log" | head -n1)
+if [ -z "$web_url" ]; then
+	echo "demo.sh: FAILED: guestbook_notify_web did not start" >&2
+	cat "$work/web/web.log" >&2
+	exit 1
+fi
+echo "   $(grep 'listening on' "$work/web/web.log" | sed 's/.*LOG:  //')"
+# the mock posts signed status webhooks back after each send, as Meta would:
+# the operator's message is delivered then read, the lead's delivered, and
+# the kadis's accepted but undeliverable a moment later (131026)
+"$python" - "$mock_url" "$web_url" "$app_secret" <<'PY'
+import json, sys, urllib.request
+mock, web, secret = sys.argv[1:4]
+conf = {"meta_url": web + "/webhooks/meta", "meta_app_secret": secret,
+        "scripts": {
+            "6281234567890": [{"status": "sent", "delay_ms": 200},
+                              {"status": "delivered", "delay_ms": 500},
+                              {"status": "read", "delay_ms": 800}],
+            "6281377778888": [{"status": "sent", "delay_ms": 200},
+                              {"status": "delivered", "delay_ms": 500}],
+            "6281299990000": [{"status": "sent", "delay_ms": 200},
+                              {"status": "failed", "code": 131026, "delay_ms": 1200,
+                               "details": "Receiver is incapable of receiving this message"}]}}
+req = urllib.request.Request(mock + "/_mock/webhooks", data=json.dumps(conf).encode(), method="POST")
+urllib.request.urlopen(req, timeout=10).read()
+PY
 
 # --- the scenario ------------------------------------------------------------
 echo "== assign case ABC123 to the operator Budi, escalate it to lead, then to kadis"
@@ -171,4 +235,41 @@ if [ "$state" != "3/3" ]; then
 	tail -n 40 "$work/postgres.log" >&2
 	exit 1
 fi
-echo "== demo OK: the operator, the lead and the kadis were messaged, with their audit rows"
+
+# --- the webhooks that came back ---------------------------------------------------
+echo
+echo "== (c) delivery receipts and a late failure, through the webhook receiver"
+receipts_sql="SELECT count(*) FILTER (WHERE q.delivery_status = 'read' AND q.recipient_role = 'operator')
+                     + count(*) FILTER (WHERE q.delivery_status = 'delivered' AND q.recipient_role = 'lead')
+                     + count(*) FILTER (WHERE q.delivery_status = 'failed' AND q.recipient_role = 'kadis')
+                FROM guestbook_notify.notification_queue q"
+deadline=$(( $(date +%s) + timeout_s ))
+receipts=""
+while :; do
+	receipts=$(psql_pg -At -c "$receipts_sql")
+	[ "$receipts" = 3 ] && break
+	[ "$(date +%s)" -ge "$deadline" ] && break
+	sleep 0.2
+done
+echo "-- guestbook_notify_web's log (the signed webhooks the mock posted back)"
+sed 's/^/   /' "$work/web/web.log"
+psql_pg -P pager=off <<'SQL'
+\echo the Notifications page: delivery status, and the late failure that needs attention
+SELECT n.recipient_role AS role, n.to_number, n.status, n.delivery_status,
+       n.delivered_at IS NOT NULL AS delivered, n.read_at IS NOT NULL AS read,
+       n.needs_attention, n.last_error
+  FROM guestbook_notify.notifications n ORDER BY n.created_at, n.id;
+\echo webhook_inbox (each signed body, stored before it was answered 200)
+SELECT i.id, i.source, i.state, i.summary, octet_length(i.body) AS bytes
+  FROM guestbook_notify.webhook_inbox i ORDER BY i.id;
+\echo case_events notification_failed (written once, by the late failure)
+SELECT c.code, e.event_type, e.details ->> 'error' AS error, e.details ->> 'recipient_role' AS role
+  FROM case_events e JOIN cases c ON c.id = e.case_id
+ WHERE e.event_type = 'notification_failed' ORDER BY e.id;
+SQL
+if [ "$receipts" != 3 ]; then
+	echo "demo.sh: FAILED: the delivery receipts and the late failure did not all arrive within ${timeout_s}s" >&2
+	exit 1
+fi
+echo "== demo OK: the operator, the lead and the kadis were messaged, with their audit rows;"
+echo "   the receipts came back (operator read, lead delivered) and the kadis's late failure needs attention"

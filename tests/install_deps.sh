@@ -3,7 +3,9 @@
 set -euo pipefail
 pkgs="postgresql-15 postgresql-server-dev-15 postgresql-contrib libcurl4-openssl-dev
       libjson-c-dev libipc-run-perl pkg-config make gcc python3 python3-yaml
-      python3-jsonschema ca-certificates"
+      python3-jsonschema ca-certificates
+      libmicrohttpd-dev libpq-dev libssl-dev"
+# (the last line: the webhook receiver, src/web)
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

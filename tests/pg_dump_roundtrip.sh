@@ -140,6 +140,17 @@ UPDATE cases SET status = 'assigned' WHERE code = 'ABC123';
 SELECT guestbook_notify._sla_tick(NULL, guestbook_notify.add_working_time(now(), '2 hours'));
 SELECT guestbook_notify.cancel(q.id) FROM guestbook_notify.notification_queue q
  WHERE q.template_key = 'sla_reminder';
+-- webhooks: a status applied and one parked, a reply, a WAHA session, a malformed body
+SELECT state FROM guestbook_notify.webhook_receive('meta', convert_to(
+  '{"entry":[{"changes":[{"field":"messages","value":{"statuses":[
+    {"id":"wamid.DUMP1","status":"read","timestamp":"1750030073"},
+    {"id":"wamid.NOT.YET","status":"delivered","timestamp":"1750030074"}]}}]}]}', 'UTF8'));
+SELECT state FROM guestbook_notify.webhook_receive('meta', convert_to(
+  '{"entry":[{"changes":[{"field":"messages","value":{"messages":[
+    {"from":"6281290000003","id":"wamid.IN.DUMP","timestamp":"1750030075","type":"text","text":{"body":"Terima kasih"}}]}}]}]}', 'UTF8'));
+SELECT state FROM guestbook_notify.webhook_receive('waha', convert_to(
+  '{"id":"evt_DUMP","event":"session.status","session":"default","timestamp":1750030076000,"payload":{"status":"SCAN_QR_CODE"}}', 'UTF8'), 'evt_DUMP');
+SELECT state FROM guestbook_notify.webhook_receive('meta', '\xff00');
 EOF
 ); then
 	not_ok "source data made" "$out"; finish
@@ -189,7 +200,19 @@ fingerprint() {
 	  FROM guestbook_notify.sla_cases c
 	UNION ALL
 	SELECT 'sla_reminders', count(*), md5(string_agg(r::text, '|' ORDER BY r.id))
-	  FROM guestbook_notify.sla_reminders r" 2>&1
+	  FROM guestbook_notify.sla_reminders r
+	UNION ALL
+	SELECT 'webhook_inbox', count(*), md5(string_agg(i::text, '|' ORDER BY i.id))
+	  FROM guestbook_notify.webhook_inbox i
+	UNION ALL
+	SELECT 'parked', count(*), md5(string_agg(p::text, '|' ORDER BY p.provider_message_id))
+	  FROM guestbook_notify.webhook_parked_statuses p
+	UNION ALL
+	SELECT 'inbound', count(*), md5(string_agg(m::text, '|' ORDER BY m.id))
+	  FROM guestbook_notify.inbound_messages m
+	UNION ALL
+	SELECT 'sessions', count(*), md5(string_agg(s::text, '|' ORDER BY s.session))
+	  FROM guestbook_notify.provider_sessions s" 2>&1
 }
 summary() {
 	psql_q "$1" "
@@ -200,8 +223,8 @@ src_fp=$(fingerprint src)
 src_summary=$(summary src)
 echo "# source: $src_summary"
 src_counts=$(printf '%s\n' "$src_fp" | cut -d'|' -f1,2 | tr '\n' ' ')
-check "source has queue rows, attempts, an opt-out, templates, attached schema, SLA state" \
-	"queue|7 attempts|2 opt_outs|1 templates|6 attached|1 events|1 audit_outbox|3 assignment_state|2 case_events|2 sla_rules|3 sla_business_hours|7 sla_holidays|26 sla_cases|2 sla_reminders|2 " "$src_counts"
+check "source has queue rows, attempts, an opt-out, templates, attached schema, SLA state, webhooks" \
+	"queue|7 attempts|2 opt_outs|1 templates|8 attached|1 events|1 audit_outbox|3 assignment_state|2 case_events|2 sla_rules|3 sla_business_hours|7 sla_holidays|26 sla_cases|2 sla_reminders|2 webhook_inbox|4 parked|1 inbound|1 sessions|1 " "$src_counts"
 
 # ---- dump and restore ---------------------------------------------------
 if ! out=$(pg_dump -Fc -f "$tmp/src.dump" src 2>&1); then
@@ -283,7 +306,10 @@ check "opted-out number still refused after the restore" "cancelled|recipient op
 		SELECT guestbook_notify.enqueue('assigned', '081290000001') \\g /dev/null
 		SELECT status || '|' || last_error FROM guestbook_notify.notification_queue
 		 WHERE to_number = '6281290000001' AND dedupe_key IS NULL" 2>&1)"
-# (three assignments of ABC123: the sample's, the source's repeat, the test's)
+check "webhooks after the restore: inbox ids continue, a WAHA duplicate is still one" "5|applied|duplicate" \
+	"$(psql_q dst "
+		SELECT inbox_id || '|' || state FROM guestbook_notify.webhook_receive('meta', convert_to('{\"entry\":[]}', 'UTF8'));
+		SELECT state FROM guestbook_notify.webhook_receive('waha', '\\x7b7d', 'evt_DUMP')" 2>&1 | tr '\n' '|' | sed 's/|$//')"
 check "DROP EXTENSION CASCADE in the restored database keeps the app's rows" "3|2" \
 	"$(psql_q dst "
 		DROP EXTENSION guestbook_notify CASCADE;

@@ -88,7 +88,9 @@ $$;
 /*
  * record_status: one delivery status from the app's webhook receiver.
  * Returns true when the provider message id is one of ours (whether or not
- * it changed anything: repeats are harmless), false when it is unknown.
+ * it changed anything: repeats are harmless), false when it is unknown (the
+ * status is then kept, and applied if the id appears: it can arrive before
+ * the worker has recorded the id).
  */
 CREATE FUNCTION guestbook_notify.record_status(
 	provider_message_id text,
@@ -112,17 +114,20 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Accepted: sent, delivered, read, failed.';
 	END IF;
-	RETURN guestbook_notify._apply_status(record_status.provider_message_id,
-										  record_status.status, record_status.at,
-										  record_status.error);
+	-- an id not in the queue yet is kept and applied when the worker
+	-- records it (_status_apply_or_park, part 66)
+	RETURN guestbook_notify._status_apply_or_park(record_status.provider_message_id,
+												  record_status.status, record_status.at,
+												  record_status.error, NULL) = 'applied';
 END;
 $$;
 
 /*
  * ingest_webhook: Meta's status webhook body (entry[].changes[].value
  * .statuses[]).  Applies each sent/delivered/read/failed status and returns
- * how many were for our messages.  Other statuses ('played', ...), other
- * change fields and unknown wamids are ignored; a payload that does not have
+ * how many were for our messages.  Other statuses ('played', ...) and other
+ * change fields are ignored; a status of an unknown wamid is kept and
+ * applied if the id appears (as record_status); a payload that does not have
  * the documented shape is an error naming the offending path.
  */
 CREATE FUNCTION guestbook_notify.ingest_webhook(payload jsonb)
@@ -204,8 +209,8 @@ BEGIN
 						USING ERRCODE = 'invalid_parameter_value';
 				END IF;
 				CONTINUE WHEN st ->> 'status' NOT IN ('sent', 'delivered', 'read', 'failed');
-				IF guestbook_notify._apply_status(st ->> 'id', st ->> 'status', v_at,
-												  st -> 'errors') THEN
+				IF guestbook_notify._status_apply_or_park(st ->> 'id', st ->> 'status', v_at,
+														  st -> 'errors', NULL) = 'applied' THEN
 					n := n + 1;
 				END IF;
 			END LOOP;

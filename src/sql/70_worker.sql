@@ -79,7 +79,9 @@ BEGIN
 	   SET status = 'cancelled', last_error = 'recipient opted out',
 		   lease_until = NULL, leased_by = NULL, updated_at = now()
 	 WHERE q.id = ANY (p_ids)
-	   AND EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = q.to_number);
+	   AND EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = q.to_number)
+	   -- the confirmation of a STOP reply is queued just before the opt-out
+	   AND NOT (q.template_key = 'opt_out_confirm' AND q.recipient_role = 'reply');
 
 	RETURN QUERY
 	UPDATE guestbook_notify.notification_queue q

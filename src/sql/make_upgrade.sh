@@ -18,7 +18,7 @@ up=src/sql/upgrade
 out=sql/guestbook_notify--$from--$to.sql
 
 # the parts of functions, views and privileges only
-function_parts="05_c_functions 20_worker_status 40_app_access 50_triggers 60_api
+function_parts="05_c_functions 20_worker_status 25_template_functions 40_app_access 50_triggers 60_api
 	65_delivery_status 70_worker 80_views"
 {
 	cat "$up/$from--$to-before.sql"

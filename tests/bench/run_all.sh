@@ -15,7 +15,7 @@
 #   SKIP_BUILD=1  use the extension already installed (only if it is current)
 #   REPEAT=N      run each benchmark N times (default 1); RESULTS.md shows all
 #   ONLY="..."    a subset of: mock_ceiling latency drain_fast drain_slow
-#                 pacing trigger_overhead memory before_after (the default
+#                 pacing trigger_overhead memory before_after webhooks (the default
 #                 is all of them; before_after = figure 2 with the claim as
 #                 it was before the profiling fixes, tests/bench/before/)
 #   NOTE="..."    a remark for RESULTS.md (e.g. "machine busy with test runs")
@@ -37,7 +37,7 @@ if [ "${SKIP_DEPS:-0}" != 1 ]; then
 	command -v perf >/dev/null || apt-get install -y -qq --no-install-recommends linux-perf >/dev/null 2>&1 || true
 fi
 
-all="mock_ceiling latency drain_fast drain_slow pacing trigger_overhead memory before_after"
+all="mock_ceiling latency drain_fast drain_slow pacing trigger_overhead memory before_after webhooks"
 only=${ONLY:-$all}
 repeat=${REPEAT:-1}
 results_md=${RESULTS:-$bench_dir/RESULTS.md}
@@ -67,6 +67,7 @@ for r in $(seq "$repeat"); do
 			pacing) cmd=(bash "$bench_dir/bench_pacing.sh") ;;
 			trigger_overhead) cmd=(bash "$bench_dir/bench_trigger_overhead.sh") ;;
 			memory) cmd=(bash "$bench_dir/bench_memory.sh") ;;
+			webhooks) cmd=(bash "$bench_dir/bench_webhooks.sh") ;;
 			before_after)
 				# figure 2 with the claim as it was before the profiling fixes
 				for v in claim_v0 claim_v0_index_only; do

@@ -74,6 +74,8 @@ Control endpoints (on the same port):
   POST /_mock/reset_peak  in_flight_peak := in_flight
   GET  /_mock/health  "ok"
   POST /_mock/release close every connection with a hung request
+  GET|POST /_mock/webhooks  signed status webhooks posted back to the receiver
+                      after each send, scripted per recipient (WebhookPoster)
 
 Command line:
   whatsapp_mock.py [--host 127.0.0.1] [--port 0] [--port-file F] [--token T]
@@ -90,6 +92,8 @@ import argparse
 import asyncio
 import base64
 import collections
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
@@ -300,6 +304,7 @@ class State:
         self.validator = None      # validate_openapi.RequestValidator with --openapi-spec
         self.validation = {"checked": 0, "valid": 0, "invalid": 0, "crashed": 0,
                            "not_checked": collections.Counter(), "invalid_requests": []}
+        self.webhooks = WebhookPoster(self)   # status webhooks back to the receiver (issue 12)
         self.reset(full=True)
 
     def reset(self, full=True):
@@ -906,14 +911,22 @@ class HttpConn(asyncio.Protocol):
             st.hung += 1
             self.slots.append(slot)   # never becomes ready
             return
-        if delay:
+        # status webhooks back to the receiver (WebhookPoster, issue 12); the
+        # answer waits for those scripted to arrive before it
+        hold = st.webhooks.after_send(provider, number, rec["response"].get("id")) \
+            if kind == "ok" else None
+        if delay or hold is not None:
             self.slots.append(slot)
 
             def fire(slot=slot):
                 slot.ready = True
                 if not self.closed:
                     self.flush()
-            asyncio.get_running_loop().call_later(delay / 1000.0, fire)
+            if hold is None:
+                asyncio.get_running_loop().call_later(delay / 1000.0, fire)
+            else:
+                hold.add_done_callback(
+                    lambda _f, fire=fire: asyncio.get_running_loop().call_later(delay / 1000.0, fire))
         else:
             slot.ready = True
             self.push(slot)
@@ -967,6 +980,8 @@ class HttpConn(asyncio.Protocol):
     # -- control endpoints -----------------------------------------------------------
     def control(self, method, path, query, headers, body, keepalive):
         st = self.st
+        if path == "/_mock/webhooks":   # issue 12: WebhookPoster's own endpoint
+            return st.webhooks.control(self, method, body, keepalive)
         try:
             if path == "/_mock/health":
                 self.respond(200, "text/plain", b"ok\n", keepalive)
@@ -1082,6 +1097,219 @@ class HttpConn(asyncio.Protocol):
 # --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
+# --------------------------------------------------------------------------
+# Webhooks back to the receiver (guestbook_notify_web, issue 12)
+#
+# After a successful send, WebhookPoster posts signed status webhooks to the
+# receiver, as Meta (X-Hub-Signature-256: sha256=HMAC-SHA256 of the body with
+# the app secret) or WAHA (message.ack events, X-Webhook-Hmac: HMAC-SHA512
+# with the HMAC key) would, scripted per recipient:
+#
+#   POST /_mock/webhooks  {"meta_url": "http://127.0.0.1:P/webhooks/meta",
+#                          "meta_app_secret": "...",
+#                          "waha_url": "http://127.0.0.1:P/webhooks/waha",
+#                          "waha_hmac_key": "...", "waha_session": "default",
+#                          "scripts": {"6281...": [step, ...]},
+#                          "default": [step, ...],
+#                          "retry": {"attempts": 3, "delay_ms": 500}}
+#     step: {"status": "sent|delivered|read|failed|played", "delay_ms": N,
+#            "code": 131026, "title": "...", "details": "...",   (failed)
+#            "before_answer": true,   posted (and its answer awaited) before
+#                                     the send is answered: the status can
+#                                     reach the receiver before the worker
+#                                     has recorded the message id
+#            "repeat": N}             posted N times (duplicates)
+#     Steps run in list order, each delay_ms after the previous one.
+#   POST /_mock/webhooks  {"reset": true}    forget the configuration and log
+#   GET  /_mock/webhooks  the configuration (secrets masked) and every post
+#                         made: {seq, time, provider, number, message_id,
+#                         status, http_status, attempts, error}
+# A post that is not answered 200 is retried (retry.attempts in all, every
+# retry.delay_ms), as Meta retries; the last answer is logged.
+# --------------------------------------------------------------------------
+WAHA_ACKS = {"failed": (-1, "ERROR"), "sent": (1, "SERVER"), "delivered": (2, "DEVICE"),
+             "read": (3, "READ"), "played": (4, "PLAYED")}
+
+
+class WebhookPoster:
+    def __init__(self, state):
+        self.st = state
+        self.conf = None
+        self.log = []
+        self.seq = 0
+        self.evt = 0
+
+    # -- control -------------------------------------------------------------
+    def control(self, conn, method, body, keepalive):
+        try:
+            if method == "GET":
+                conf = dict(self.conf or {})
+                for k in ("meta_app_secret", "waha_hmac_key"):
+                    if k in conf:
+                        conf[k] = "***(%d chars)" % len(conf[k])
+                conn.respond_json(200, {"config": conf, "posted": self.log,
+                                        "pending": self.pending()}, keepalive)
+                return
+            conf = json.loads(body or b"{}")
+            if not isinstance(conf, dict):
+                raise SpecError("webhooks config must be an object")
+            if conf.get("reset"):
+                self.conf = None
+                self.log = []
+                conn.respond_json(200, {"ok": True}, keepalive)
+                return
+            for k in ("scripts",):
+                if not isinstance(conf.get(k, {}), dict):
+                    raise SpecError("%s must be an object" % k)
+            steps = [conf.get("default", [])] + list(conf.get("scripts", {}).values())
+            for lst in steps:
+                if not isinstance(lst, list):
+                    raise SpecError("a script is a list of steps")
+                for stp in lst:
+                    if not isinstance(stp, dict) or stp.get("status") not in WAHA_ACKS:
+                        raise SpecError("a step needs \"status\": sent, delivered, read, failed or played")
+            conf["scripts"] = {normalise_number(k): v for k, v in conf.get("scripts", {}).items()}
+            self.conf = conf
+            conn.respond_json(200, {"ok": True}, keepalive)
+        except (SpecError, ValueError, TypeError) as e:
+            conn.respond_json(400, {"error": str(e)}, keepalive)
+
+    def pending(self):
+        return sum(1 for r in self.log if r.get("http_status") is None and r.get("error") is None)
+
+    # -- after a send ------------------------------------------------------------
+    def after_send(self, provider, number, message_id):
+        """Schedule the number's steps; returns a future the answer must wait
+        for (steps with before_answer), or None."""
+        c = self.conf
+        if not c or not message_id or provider not in ("cloud_api", "waha"):
+            return None
+        url = c.get("meta_url") if provider == "cloud_api" else c.get("waha_url")
+        if not url:
+            return None
+        steps = c.get("scripts", {}).get(number, c.get("default", []))
+        if not steps:
+            return None
+        loop = asyncio.get_running_loop()
+        before = [s for s in steps if s.get("before_answer")]
+        after = [s for s in steps if not s.get("before_answer")]
+        hold = None
+        if before:
+            hold = loop.create_task(self.run_steps(provider, number, message_id, before))
+        if after:
+            loop.create_task(self.run_steps(provider, number, message_id, after))
+        return hold
+
+    async def run_steps(self, provider, number, message_id, steps):
+        for stp in steps:
+            if stp.get("delay_ms"):
+                await asyncio.sleep(stp["delay_ms"] / 1000.0)
+            for _ in range(max(1, int(stp.get("repeat", 1)))):
+                await self.post_status(provider, number, message_id, stp)
+
+    # -- bodies -------------------------------------------------------------------
+    def meta_body(self, number, message_id, stp):
+        st = {"id": message_id, "status": stp["status"], "timestamp": str(int(time.time())),
+              "recipient_id": number}
+        if stp["status"] in ("sent", "delivered", "read"):
+            st["pricing"] = {"billable": True, "pricing_model": "PMP", "type": "regular",
+                             "category": "utility"}
+        if stp["status"] == "failed":
+            code = int(stp.get("code", 131026))
+            known = GRAPH_ERRORS.get(code, (400, "(#%d) Mock error" % code, "Mock error %d." % code))
+            title = stp.get("title") or re.sub(r"^\(#\d+\) ", "", known[1])
+            st["errors"] = [{"code": code, "title": title, "message": title,
+                             "error_data": {"details": stp.get("details") or known[2]},
+                             "href": "/documentation/business-messaging/whatsapp/support/error-codes"}]
+        body = {"object": "whatsapp_business_account",
+                "entry": [{"id": "102290129340398",
+                           "changes": [{"value": {"messaging_product": "whatsapp",
+                                                  "metadata": {"display_phone_number": "15550783881",
+                                                               "phone_number_id": self.st.phone_number_id
+                                                               or "106540352242922"},
+                                                  "statuses": [st]},
+                                        "field": "messages"}]}]}
+        # Meta escapes non-ASCII (\u00e4): the signature covers these bytes
+        return json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+    def waha_body(self, number, message_id, stp):
+        self.evt += 1
+        ack, name = WAHA_ACKS[stp["status"]]
+        body = {"id": "evt_%013X%013X" % (int(time.time() * 1000), self.evt),
+                "timestamp": int(time.time() * 1000), "event": "message.ack",
+                "session": self.conf.get("waha_session", "default"),
+                "metadata": {}, "me": {"id": "6281100000000@c.us", "pushName": "Guestbook"},
+                "payload": {"id": message_id, "from": "6281100000000@c.us",
+                            "to": "%s@c.us" % number, "fromMe": True, "ack": ack,
+                            "ackName": name},
+                "engine": "WEBJS", "environment": {"tier": "CORE", "version": "mock"}}
+        return json.dumps(body, separators=(",", ":")).encode("utf-8"), body["id"]
+
+    # -- posting ------------------------------------------------------------------
+    async def post_status(self, provider, number, message_id, stp):
+        c = self.conf
+        if c is None:
+            return
+        self.seq += 1
+        rec = {"seq": self.seq, "time": time.time(), "provider": provider, "number": number,
+               "message_id": message_id, "status": stp["status"], "http_status": None,
+               "attempts": 0, "error": None}
+        self.log.append(rec)
+        if provider == "cloud_api":
+            url = c["meta_url"]
+            body = self.meta_body(number, message_id, stp)
+            sig = hmac.new(c.get("meta_app_secret", "").encode(), body, hashlib.sha256).hexdigest()
+            headers = {"X-Hub-Signature-256": "sha256=" + sig}
+        else:
+            url = c["waha_url"]
+            body, evt = self.waha_body(number, message_id, stp)
+            sig = hmac.new(c.get("waha_hmac_key", "").encode(), body, hashlib.sha512).hexdigest()
+            headers = {"X-Webhook-Request-Id": evt,
+                       "X-Webhook-Timestamp": str(int(time.time() * 1000)),
+                       "X-Webhook-Hmac": sig, "X-Webhook-Hmac-Algorithm": "sha512"}
+        retry = c.get("retry", {})
+        attempts = max(1, int(retry.get("attempts", 3)))
+        for i in range(attempts):
+            rec["attempts"] = i + 1
+            try:
+                rec["http_status"] = await http_post(url, body, headers)
+                rec["error"] = None
+            except (OSError, asyncio.TimeoutError, ValueError) as e:
+                rec["http_status"] = None
+                rec["error"] = "%s: %s" % (type(e).__name__, e)
+            if rec["http_status"] == 200:
+                break
+            if i + 1 < attempts:
+                await asyncio.sleep(int(retry.get("delay_ms", 500)) / 1000.0)
+        rec["done"] = time.time()
+
+
+async def http_post(url, body, headers, timeout=10.0):
+    """One HTTP/1.1 POST (Connection: close); returns the status code."""
+    u = urllib.parse.urlsplit(url)
+    if u.scheme != "http" or not u.hostname:
+        raise ValueError("only http:// URLs: %r" % url)
+    port = u.port or 80
+    path = (u.path or "/") + ("?" + u.query if u.query else "")
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(u.hostname, port), timeout)
+    try:
+        head = ["POST %s HTTP/1.1" % path, "Host: %s:%d" % (u.hostname, port),
+                "Content-Type: application/json", "Content-Length: %d" % len(body),
+                "Connection: close"]
+        head += ["%s: %s" % kv for kv in headers.items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(65536), timeout)
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
+        if not m:
+            raise ValueError("no HTTP status line in the answer")
+        return int(m.group(1))
+    finally:
+        writer.close()
+
+
+
+
 def check_loopback(host):
     if host == "localhost":
         return

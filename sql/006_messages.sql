@@ -106,3 +106,36 @@ SELECT guestbook_notify.render('assigned', '00000000-0000-0000-0000-0000000000ff
 -- invalid: NULL arguments
 SELECT guestbook_notify.render(NULL, '00000000-0000-0000-0000-0000000000c1');
 SELECT guestbook_notify.render('assigned', NULL);
+
+-- Rendering is linear (issue 10.4): 200,000 unclosed '{{' render well
+-- within a 1 s statement_timeout (the loops also check for interrupts).
+SET statement_timeout = '1s';
+SELECT length(guestbook_notify._render_text(repeat('{{', 200000) || '}}', '{}')) AS pathological;
+SELECT length(guestbook_notify._render_text(repeat('{{a}}', 200000), '{"a": "xy"}')) AS many_placeholders;
+RESET statement_timeout;
+-- a template body is at most 4096 characters (WhatsApp's text limit)
+\set VERBOSITY terse
+UPDATE guestbook_notify.templates SET body = repeat('x', 4097) WHERE key = 'assigned';
+\set VERBOSITY default
+UPDATE guestbook_notify.templates SET body = repeat('x', 4096) WHERE key = 'custom_nothing';
+
+-- Template parameters fit Meta's limits (issue 10.5): the body of a
+-- template message, its parameters in, is at most 1024 characters.  A 1 MB
+-- purpose makes the summary parameter the long one: it is cut, at a
+-- character boundary and with the marker, so that the template's own text
+-- (54 characters for 'assigned') and the six parameters fit in 1024.
+TRUNCATE guestbook_notify.notification_queue;
+UPDATE cases SET purpose = repeat('ä', 1000000) WHERE code = 'BYTE01';
+INSERT INTO case_assignments (case_id, operator_id)
+VALUES ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000a2');
+CALL settle();
+SELECT a.n, length(a.arg) AS chars, right(a.arg, 16) AS ends_with
+  FROM guestbook_notify.notification_queue q,
+	   unnest(q.template_args) WITH ORDINALITY AS a(arg, n)
+ WHERE q.case_id = '00000000-0000-0000-0000-0000000000d1'
+ ORDER BY a.n;
+SELECT sum(length(a)) AS args_chars, sum(length(a)) + 54 <= 1024 AS body_within_limit,
+	   length(q.message_text) AS text_chars
+  FROM guestbook_notify.notification_queue q, unnest(q.template_args) a
+ WHERE q.case_id = '00000000-0000-0000-0000-0000000000d1'
+ GROUP BY q.message_text;

@@ -38,6 +38,9 @@ static GbnDatabase *my_db = NULL;
 
 /* backends: a wake is due at commit of the current transaction */
 static bool wake_at_commit = false;
+
+/* backends: set_access_token() ran in the current transaction */
+static bool token_at_commit = false;
 static bool xact_callback_registered = false;
 
 void
@@ -359,10 +362,57 @@ gbn_unpause(void)
 	SpinLockRelease(&gbn_shared->mutex);
 }
 
+/*
+ * This database's token generation, as the worker sees it: a change means
+ * set_access_token() committed here, and the worker reads the token again.
+ */
+uint32
+gbn_token_generation(void)
+{
+	uint32		gen;
+
+	if (my_db == NULL)
+		return 0;
+	SpinLockAcquire(&gbn_shared->mutex);
+	gen = my_db->token_generation;
+	SpinLockRelease(&gbn_shared->mutex);
+	return gen;
+}
+
 /* ----------------------------------------------------------------
  * Backend side: wake at commit
  * ----------------------------------------------------------------
  */
+
+/*
+ * A committed set_access_token(): bump this database's generation and set
+ * its workers' latches (not through wake_pending: the worker looks at the
+ * generation every turn, whatever woke it).  The commit is visible to new
+ * snapshots by now, so a worker that sees the new generation reads the new
+ * token.  A database not served has no entry: its workers, when they start,
+ * read the token anyway.
+ */
+static void
+token_changed(void)
+{
+	GbnDatabase *db;
+	int			i;
+
+	SpinLockAcquire(&gbn_shared->mutex);
+	db = gbn_database_entry(MyDatabaseId);
+	if (db != NULL)
+		db->token_generation++;
+	SpinLockRelease(&gbn_shared->mutex);
+	if (db == NULL)
+		return;
+	for (i = 0; i < GBN_MAX_SLOTS; i++)
+	{
+		Latch	   *latch = gbn_shared->slots[i].latch;
+
+		if (latch != NULL && gbn_shared->slots[i].dboid == MyDatabaseId)
+			SetLatch(latch);
+	}
+}
 
 static void
 wake_workers(void)
@@ -388,15 +438,19 @@ wake_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
+			if (token_at_commit && gbn_shared != NULL)
+				token_changed();
 			if (wake_at_commit && gbn_shared != NULL)
 				wake_workers();
 			wake_at_commit = false;
+			token_at_commit = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* nothing was committed (or not yet: COMMIT PREPARED) */
 			wake_at_commit = false;
+			token_at_commit = false;
 			break;
 		default:
 			break;
@@ -407,16 +461,35 @@ wake_xact_callback(XactEvent event, void *arg)
  * gbn_wake_at_commit: wake the workers of this database when the current
  * transaction commits.  A no-op when the library is not preloaded.
  */
-void
-gbn_wake_at_commit(void)
+static void
+register_callback(void)
 {
-	if (gbn_shared == NULL)
-		return;
-
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(wake_xact_callback, NULL);
 		xact_callback_registered = true;
 	}
+}
+
+void
+gbn_wake_at_commit(void)
+{
+	if (gbn_shared == NULL)
+		return;
+	register_callback();
 	wake_at_commit = true;
+}
+
+/*
+ * gbn_token_changed_at_commit: this database's workers read its access
+ * token again when the current transaction commits.  A no-op when the
+ * library is not preloaded (no worker runs).
+ */
+void
+gbn_token_changed_at_commit(void)
+{
+	if (gbn_shared == NULL)
+		return;
+	register_callback();
+	token_at_commit = true;
 }

@@ -57,6 +57,9 @@ typedef struct GbnDatabase
 	int			running;		/* of those, started */
 	char		problem[GBN_ERROR_LEN]; /* why fewer run than wanted */
 
+	/* bumped at each commit of set_access_token() in this database */
+	uint32		token_generation;
+
 	/* the account-level pause of this database's sender */
 	bool		paused;
 	TimestampTz paused_at;

@@ -79,6 +79,12 @@ static int64 renew_at_ms = 0;
 static int64 archive_at_ms = 0;
 static int64 sla_at_ms = 0;
 
+/* this database's own access token (set_access_token, access_token.c) */
+static bool token_loaded = false;	/* read since the last change/reload */
+static uint32 token_seen_gen = 0;	/* the generation it was read at */
+static int64 token_retry_at_ms = 0; /* after a failed read */
+static bool was_in_recovery = false;
+
 /* the SLA tick's last error, logged once (in TopMemoryContext) */
 static char *sla_problem = NULL;
 
@@ -132,7 +138,7 @@ check_settings(void)
 			ereport(LOG,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("guestbook_notify: not sending: %s", problem),
-					 errhint("Fix the setting in postgresql.conf and reload the configuration.")));
+					 errhint("Fix the setting (postgresql.conf or ALTER SYSTEM, ALTER DATABASE ... SET for this database, set_access_token() for its token) and reload the configuration.")));
 		if (settings_problem)
 			pfree(settings_problem);
 		settings_problem = MemoryContextStrdup(TopMemoryContext, problem);
@@ -156,12 +162,63 @@ check_settings(void)
 	gbn_apply_session_limits();
 }
 
+/*
+ * Read this database's access token when set_access_token() committed
+ * here since the last read (its generation moved), after a reload, at
+ * start and at promotion.  A change is logged (never the value), the
+ * settings are checked again and a pause (say, an expired token) ends.
+ */
+static void
+token_step(void)
+{
+	uint32		gen = gbn_token_generation();
+	int64		now_ms = gbn_now_ms();
+	bool		had = gbn_database_token != NULL;
+	bool		changed;
+
+	if (token_loaded && gen == token_seen_gen)
+		return;
+	if (!token_loaded && token_retry_at_ms > now_ms)
+		return;
+	if (!gbn_read_database_token(&changed))
+	{
+		token_loaded = false;
+		token_retry_at_ms = now_ms + 1000;
+		return;
+	}
+	token_loaded = true;
+	token_seen_gen = gen;
+	if (!changed)
+		return;
+	if (gbn_database_token != NULL)
+		ereport(LOG,
+				(errmsg("guestbook_notify: database \"%s\" has its own access token (set_access_token()); the worker sends with it",
+						dbname)));
+	else if (had)
+		ereport(LOG,
+				(errmsg("guestbook_notify: database \"%s\"'s own access token was removed; the worker sends with guestbook_notify.access_token",
+						dbname)));
+	if (settings_checked)
+		check_settings();
+	if (gbn_is_paused(NULL))
+	{
+		gbn_unpause();
+		ereport(LOG,
+				(errmsg("guestbook_notify: the access token changed, resuming sending")));
+	}
+	next_claim_ms = 0;
+}
+
 static void
 reload_settings(void)
 {
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
 	gbn_reapply_database_settings();
+	/* a token changed by hand in database_token is read again too */
+	token_loaded = false;
+	token_retry_at_ms = 0;
+	token_step();
 	check_settings();
 	if (gbn_is_paused(NULL))
 	{
@@ -529,6 +586,8 @@ wait_ms(int64 now_ms)
 
 	if ((at = gbn_http_timer_deadline_ms()) >= 0)
 		wake_at = Min(wake_at, at);
+	if (!token_loaded)
+		wake_at = Min(wake_at, Max(token_retry_at_ms, now_ms));
 	if (!RecoveryInProgress())
 	{
 		if ((at = claim_wanted_at(now_ms)) >= 0)
@@ -619,6 +678,8 @@ worker_start(int slot)
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "guestbook_notify loop",
 									 ALLOCSET_DEFAULT_SIZES);
 	gbn_http_init();
+	was_in_recovery = RecoveryInProgress();
+	token_step();
 	check_settings();
 
 	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
@@ -645,6 +706,14 @@ gbn_worker_main(Datum main_arg)
 			shutdown_worker();
 		if (ConfigReloadPending)
 			reload_settings();
+		if (was_in_recovery && !RecoveryInProgress())
+		{
+			/* promoted: the token may have changed on the old primary */
+			was_in_recovery = false;
+			token_loaded = false;
+			token_retry_at_ms = 0;
+		}
+		token_step();
 
 		worker_turn();
 		if (db_status == GBN_CLAIM_NO_EXTENSION && gbn_send_held() == 0)

@@ -154,7 +154,7 @@ gbn_set_access_token_sql(PG_FUNCTION_ARGS)
 	gbn_unpin_search_path(nestlevel);
 
 	/* the workers read it again when this commits */
-	gbn_token_changed_at_commit();
+	gbn_settings_changed_at_commit(MyDatabaseId);
 	PG_RETURN_VOID();
 }
 

@@ -184,9 +184,13 @@ extern bool gbn_consume_wake(void);
 extern bool gbn_wake_is_pending(void);
 extern void gbn_wake_at_commit(void);
 
-/* the database's own access token (set_access_token, access_token.c) */
-extern uint32 gbn_token_generation(void);
-extern void gbn_token_changed_at_commit(void);
+/*
+ * A database's own settings: its access token (set_access_token,
+ * access_token.c) and its ALTER DATABASE ... SET values; a change is
+ * announced at commit (shmem.c)
+ */
+extern uint32 gbn_settings_generation(void);
+extern void gbn_settings_changed_at_commit(Oid dboid);
 extern bool gbn_read_database_token(bool *changed);
 
 /* the account-level pause, per database */

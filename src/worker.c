@@ -79,9 +79,12 @@ static int64 renew_at_ms = 0;
 static int64 archive_at_ms = 0;
 static int64 sla_at_ms = 0;
 
-/* this database's own access token (set_access_token, access_token.c) */
+/*
+ * this database's own settings: its access token (set_access_token,
+ * access_token.c) and its ALTER DATABASE ... SET values
+ */
 static bool token_loaded = false;	/* read since the last change/reload */
-static uint32 token_seen_gen = 0;	/* the generation it was read at */
+static uint32 settings_seen_gen = 0;	/* the generation they were read at */
 static int64 token_retry_at_ms = 0; /* after a failed read */
 static bool was_in_recovery = false;
 
@@ -163,40 +166,50 @@ check_settings(void)
 }
 
 /*
- * Read this database's access token when set_access_token() committed
- * here since the last read (its generation moved), after a reload, at
- * start and at promotion.  A change is logged (never the value), the
- * settings are checked again and a pause (say, an expired token) ends.
+ * Read this database's own settings again when they changed: the access
+ * token at start, after a reload, at promotion and whenever
+ * set_access_token() committed here; the ALTER DATABASE ... SET values too
+ * when ALTER DATABASE ... SET guestbook_notify.* committed (the generation
+ * moved: database_hook.c, access_token.c) -- no reload needed.  A change is
+ * logged (never the token), the settings are checked again and a pause
+ * (say, an expired token) ends.
  */
 static void
-token_step(void)
+db_settings_step(void)
 {
-	uint32		gen = gbn_token_generation();
+	uint32		gen = gbn_settings_generation();
 	int64		now_ms = gbn_now_ms();
 	bool		had = gbn_database_token != NULL;
-	bool		changed;
+	bool		moved = token_loaded && gen != settings_seen_gen;
+	bool		read_ok;
+	bool		changed = false;
 
-	if (token_loaded && gen == token_seen_gen)
+	if (token_loaded && !moved)
 		return;
 	if (!token_loaded && token_retry_at_ms > now_ms)
 		return;
-	if (!gbn_read_database_token(&changed))
-	{
-		token_loaded = false;
+	settings_seen_gen = gen;
+	/* ALTER DATABASE ... SET or set_access_token() committed: both again */
+	if (moved)
+		gbn_reapply_database_settings();
+	read_ok = gbn_read_database_token(&changed);
+	token_loaded = read_ok;
+	if (!read_ok)
 		token_retry_at_ms = now_ms + 1000;
+	if (!changed && !moved)
 		return;
-	}
-	token_loaded = true;
-	token_seen_gen = gen;
-	if (!changed)
-		return;
-	if (gbn_database_token != NULL)
+
+	if (changed && gbn_database_token != NULL)
 		ereport(LOG,
 				(errmsg("guestbook_notify: database \"%s\" has its own access token (set_access_token()); the worker sends with it",
 						dbname)));
-	else if (had)
+	else if (changed && had)
 		ereport(LOG,
 				(errmsg("guestbook_notify: database \"%s\"'s own access token was removed; the worker sends with guestbook_notify.access_token",
+						dbname)));
+	else
+		ereport(LOG,
+				(errmsg("guestbook_notify: database \"%s\"'s settings changed (ALTER DATABASE ... SET, or set_access_token()); the worker applies them",
 						dbname)));
 	if (settings_checked)
 		check_settings();
@@ -204,7 +217,7 @@ token_step(void)
 	{
 		gbn_unpause();
 		ereport(LOG,
-				(errmsg("guestbook_notify: the access token changed, resuming sending")));
+				(errmsg("guestbook_notify: the database's settings changed, resuming sending")));
 	}
 	next_claim_ms = 0;
 }
@@ -218,7 +231,7 @@ reload_settings(void)
 	/* a token changed by hand in database_token is read again too */
 	token_loaded = false;
 	token_retry_at_ms = 0;
-	token_step();
+	db_settings_step();
 	check_settings();
 	if (gbn_is_paused(NULL))
 	{
@@ -679,7 +692,7 @@ worker_start(int slot)
 									 ALLOCSET_DEFAULT_SIZES);
 	gbn_http_init();
 	was_in_recovery = RecoveryInProgress();
-	token_step();
+	db_settings_step();
 	check_settings();
 
 	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
@@ -713,7 +726,7 @@ gbn_worker_main(Datum main_arg)
 			token_loaded = false;
 			token_retry_at_ms = 0;
 		}
-		token_step();
+		db_settings_step();
 
 		worker_turn();
 		if (db_status == GBN_CLAIM_NO_EXTENSION && gbn_send_held() == 0)

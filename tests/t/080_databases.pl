@@ -501,15 +501,25 @@ $off = gbn_log_offset($node);
 $LIST = 'gb_a, gb_b, gb_ren2';
 gbn_set_conf($node, database_name => $LIST);
 ok(wait_workers('gb_ren2', 1, 10), 'listed under its new name and reloaded: gb_ren2 is served');
+# its sender by ALTER DATABASE ... SET on the running worker: no reload, the
+# worker applies it at commit (the hook announces it)
+my $off_set = gbn_log_offset($node);
+my $off_noreload = $off_set;
 set_sender('gb_ren2', $mock_b, $PNID_B);
+ok($node->wait_for_log(qr/database "gb_ren2"'s settings changed \(ALTER DATABASE \.\.\. SET/, $off_set),
+	'ALTER DATABASE gb_ren2 SET ...: its running worker applies it without a reload');
+$off_set = gbn_log_offset($node);
 set_token('gb_ren2', $token_b);
-reload_db('gb_ren2');    # its ALTER DATABASE values, on reload
+ok($node->wait_for_log(qr/database "gb_ren2" has its own access token/, $off_set),
+	'set_access_token(): its worker takes the token');
+unlike(gs_log_since($node, $off_noreload), qr/parameter "[^"]*" changed|received SIGHUP/, 'no reload happened meanwhile');
 $seq_b = $mock_b->last_seq;
 my $idr = assign('gb_ren2', 'ABC123', $GuestbookNotify::SARI);
 $idr = newest_row('gb_ren2', 'ABC123');
 ok(defined $idr && wait_status('gb_ren2', $idr, 'sent', 15), 'and delivers');
 my $rr = $mock_b->requests(since => $seq_b);
-ok(@$rr == 1 && $rr->[0]{auth} eq 'ok', 'through its sender B (ALTER DATABASE SET + pg_reload_conf()), with its token');
+ok(@$rr == 1 && $rr->[0]{auth} eq 'ok' && $rr->[0]{phone_number_id} eq $PNID_B,
+	'through its new sender B, as its phone number id, with its token');
 show_log('gb_ren2 was listed under its new name', $off);
 
 # ---------------------------------------------------------------------------

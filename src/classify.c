@@ -85,7 +85,7 @@ static const GraphCode graph_codes[] = {
 	{131050, CODE_FAILED, 0, false, NULL},
 	/* account-level */
 	{0, CODE_PAUSE, 0, false, NULL},
-	{190, CODE_PAUSE, 0, false, "the access token is invalid or expired: set a new guestbook_notify.access_token and reload"},
+	{190, CODE_PAUSE, 0, false, "the access token is invalid or expired: set a new guestbook_notify.access_token and reload, or this database's with set_access_token()"},
 	{3, CODE_PAUSE, 0, false, NULL},
 	{10, CODE_PAUSE, 0, false, NULL},
 	{131005, CODE_PAUSE, 0, false, NULL},

@@ -14,6 +14,10 @@
  * the mark is cleared and the launcher looks again: a database still there
  * and still listed is served again, a dropped or renamed-away one is not.
  *
+ * The same hook sees ALTER DATABASE ... SET guestbook_notify.* (and RESET
+ * ALL): when it commits, that database's workers apply its settings again
+ * (shmem.c's settings generation), without a pg_reload_conf().
+ *
  * src/database_hook.c
  *
  *-------------------------------------------------------------------------
@@ -113,6 +117,26 @@ wait_for_workers(Oid dboid)
 	}
 }
 
+/*
+ * The database whose guestbook_notify.* settings ALTER DATABASE ... SET
+ * changes, or InvalidOid.
+ */
+static Oid
+settings_database_of(Node *stmt)
+{
+	AlterDatabaseSetStmt *s;
+
+	if (!IsA(stmt, AlterDatabaseSetStmt))
+		return InvalidOid;
+	s = (AlterDatabaseSetStmt *) stmt;
+	if (s->setstmt == NULL ||
+		!(s->setstmt->kind == VAR_RESET_ALL ||
+		  (s->setstmt->name != NULL &&
+		   strncmp(s->setstmt->name, "guestbook_notify.", 17) == 0)))
+		return InvalidOid;
+	return get_database_oid(s->dbname, true);
+}
+
 static void
 gbn_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				 ProcessUtilityContext context, ParamListInfo params,
@@ -149,6 +173,10 @@ gbn_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+
+	/* it succeeded: the workers of that database look again at commit */
+	if (gbn_shared != NULL)
+		gbn_settings_changed_at_commit(settings_database_of(pstmt->utilityStmt));
 }
 
 void

@@ -69,6 +69,7 @@ extern int	gbn_provider;			/* GbnProvider, or -1 if invalid */
 extern char *gbn_api_url;
 extern char *gbn_phone_number_id;
 extern char *gbn_access_token;
+extern char *gbn_database_token;	/* worker: this database's, or NULL */
 extern char *gbn_app_base_url;
 extern int	gbn_message_mode;		/* GbnMessageMode, or -1 if invalid */
 extern int	gbn_max_send_rate;
@@ -98,8 +99,13 @@ extern void gbn_define_launcher_settings(void);
 extern void gbn_reapply_database_settings(void);
 extern const char *gbn_provider_name(int provider);
 
+/* the token the worker sends with: the database's own, else access_token */
+extern const char *gbn_effective_token(void);
+
 /* settings_check.c: NULL when the settings allow sending, else why not */
 extern char *gbn_settings_problem(void);
+/* NULL when token can go into an HTTP header, else why not (never quoted) */
+extern const char *gbn_token_problem(const char *token);
 
 /* log_redact.c: keep the access token out of the server log */
 extern void gbn_install_log_redaction(void);
@@ -177,6 +183,15 @@ extern bool gbn_exit_requested(void);
 extern bool gbn_consume_wake(void);
 extern bool gbn_wake_is_pending(void);
 extern void gbn_wake_at_commit(void);
+
+/*
+ * A database's own settings: its access token (set_access_token,
+ * access_token.c) and its ALTER DATABASE ... SET values; a change is
+ * announced at commit (shmem.c)
+ */
+extern uint32 gbn_settings_generation(void);
+extern void gbn_settings_changed_at_commit(Oid dboid);
+extern bool gbn_read_database_token(bool *changed);
 
 /* the account-level pause, per database */
 extern bool gbn_pause(const char *reason);

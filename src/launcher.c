@@ -15,7 +15,9 @@
  *	   not a template) gets guestbook_notify.workers dynamic workers; one
  *	   log line when it starts being served;
  *	 - a database no longer listed, dropped or renamed away loses its
- *	   workers; one log line;
+ *	   workers; one log line; they are asked to leave (they give back the
+ *	   rows they hold, as on shutdown) and terminated only if still there
+ *	   after 10 s;
  *	 - a worker that stopped is started again after 5 s -- unless it found
  *	   no extension in its database (then only CREATE EXTENSION, which calls
  *	   _extension_installed(), brings it back) or its database is being
@@ -57,6 +59,7 @@
 
 #define LAUNCHER_NAPTIME_MS		1000
 #define RESTART_DELAY_MS		5000
+#define LEAVE_WAIT_MS			10000	/* then SIGTERM */
 
 /* one database that should be served */
 typedef struct Target
@@ -68,6 +71,8 @@ typedef struct Target
 /* the launcher's own view of each slot */
 static BackgroundWorkerHandle *handles[GBN_MAX_SLOTS];
 static TimestampTz stopped_at[GBN_MAX_SLOTS];
+static TimestampTz leaving_since[GBN_MAX_SLOTS];	/* asked to leave; 0: not */
+static bool terminated[GBN_MAX_SLOTS];	/* and sent SIGTERM */
 
 static void
 clear_launcher_latch(int code, Datum arg)
@@ -169,20 +174,72 @@ slot_running(int i)
 		GetBackgroundWorkerPid(handles[i], &pid) != BGWH_STOPPED;
 }
 
+/*
+ * The worker of slot i is to leave (its database no longer served, or
+ * guestbook_notify.workers lowered).  It is asked, not killed: at its next
+ * turn it gives back the rows it holds and exits, with one log line.  A
+ * SIGTERM in the middle of one of its transactions would end it with a
+ * FATAL and an exit code 1 (and the statement's context) in the log.
+ * reap_leaving() keeps the handle until it is gone, and sends SIGTERM if it
+ * is still there after LEAVE_WAIT_MS.  The slot is not reused before.
+ */
 static void
 stop_slot(int i)
 {
-	if (handles[i] != NULL)
-	{
-		TerminateBackgroundWorker(handles[i]);
-		pfree(handles[i]);
-		handles[i] = NULL;
-	}
+	Latch	   *latch;
+
 	SpinLockAcquire(&gbn_shared->mutex);
 	gbn_shared->slots[i].exit_requested = true;
 	gbn_shared->slots[i].dboid = InvalidOid;
 	SpinLockRelease(&gbn_shared->mutex);
 	stopped_at[i] = 0;
+	if (handles[i] == NULL)
+		return;
+	if (!slot_running(i))
+	{
+		pfree(handles[i]);
+		handles[i] = NULL;
+		return;
+	}
+	latch = gbn_shared->slots[i].latch;
+	if (latch != NULL)
+		SetLatch(latch);
+	if (leaving_since[i] == 0)
+	{
+		leaving_since[i] = GetCurrentTimestamp();
+		terminated[i] = false;
+	}
+}
+
+/* workers asked to leave: forget those gone, SIGTERM those that stay */
+static void
+reap_leaving(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	for (i = 0; i < GBN_MAX_SLOTS; i++)
+	{
+		if (leaving_since[i] == 0)
+			continue;
+		if (handles[i] == NULL || !slot_running(i))
+		{
+			if (handles[i] != NULL)
+				pfree(handles[i]);
+			handles[i] = NULL;
+			leaving_since[i] = 0;
+			terminated[i] = false;
+		}
+		else if (!terminated[i] &&
+				 TimestampDifferenceExceeds(leaving_since[i], now, LEAVE_WAIT_MS))
+		{
+			ereport(LOG,
+					(errmsg("guestbook_notify: a worker asked to leave is still running after %d s; terminating it",
+							LEAVE_WAIT_MS / 1000)));
+			TerminateBackgroundWorker(handles[i]);
+			terminated[i] = true;
+		}
+	}
 }
 
 /* the slot of worker w of dboid, or -1 */
@@ -423,6 +480,7 @@ launcher_scan(void)
 	ListCell   *lc;
 	int			i;
 
+	reap_leaving();
 	for (i = 0; i < GBN_MAX_DATABASES; i++)
 	{
 		GbnDatabase *db = &gbn_shared->databases[i];

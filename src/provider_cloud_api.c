@@ -172,7 +172,7 @@ cloud_api_build(const GbnMessage *msg, GbnHttpRequest *req, char **problem)
 
 	req->url = psprintf("%s/%s/messages", gbn_api_base_url(), gbn_phone_number_id);
 
-	header = psprintf("Authorization: Bearer %s", gbn_access_token);
+	header = psprintf("Authorization: Bearer %s", gbn_effective_token());
 	ok = gbn_http_add_header(req, header) &&
 		gbn_http_add_header(req, "Content-Type: application/json") &&
 		gbn_http_add_header(req, "Accept: application/json");

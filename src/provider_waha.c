@@ -53,9 +53,9 @@ waha_build(const GbnMessage *msg, GbnHttpRequest *req, char **problem)
 
 	ok = gbn_http_add_header(req, "Content-Type: application/json") &&
 		gbn_http_add_header(req, "Accept: application/json");
-	if (ok && gbn_access_token && gbn_access_token[0])
+	if (ok && gbn_effective_token()[0] != '\0')
 	{
-		char	   *header = psprintf("X-Api-Key: %s", gbn_access_token);
+		char	   *header = psprintf("X-Api-Key: %s", gbn_effective_token());
 
 		ok = gbn_http_add_header(req, header);
 		explicit_bzero(header, strlen(header));

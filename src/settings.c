@@ -42,6 +42,7 @@ int			gbn_provider = GBN_PROVIDER_CLOUD_API;	/* -1: invalid */
 char	   *gbn_api_url = NULL;
 char	   *gbn_phone_number_id = NULL;
 char	   *gbn_access_token = NULL;
+char	   *gbn_database_token = NULL;	/* worker: set_access_token()'s, or NULL */
 char	   *gbn_app_base_url = NULL;
 int			gbn_message_mode = GBN_MODE_TEMPLATE;	/* -1: invalid */
 int			gbn_max_send_rate = 80;
@@ -80,6 +81,19 @@ const char *
 gbn_provider_name(int provider)
 {
 	return provider == GBN_PROVIDER_WAHA ? "waha" : "cloud_api";
+}
+
+/*
+ * The token the worker sends with: its database's own (set_access_token(),
+ * read by the worker into gbn_database_token), else
+ * guestbook_notify.access_token.  Never NULL.
+ */
+const char *
+gbn_effective_token(void)
+{
+	if (gbn_database_token != NULL)
+		return gbn_database_token;
+	return gbn_access_token ? gbn_access_token : "";
 }
 
 static void

@@ -52,6 +52,18 @@ is_safe_ascii(const char *s, const char *reject)
 	return true;
 }
 
+/*
+ * NULL when token can go into an HTTP header (printable ASCII, no spaces),
+ * else a sentence saying why not.  The token is never quoted.
+ */
+const char *
+gbn_token_problem(const char *token)
+{
+	if (token != NULL && token[0] != '\0' && !is_safe_ascii(token, NULL))
+		return "contains spaces, control or non-ASCII characters";
+	return NULL;
+}
+
 static char *
 check_api_url(void)
 {
@@ -99,14 +111,18 @@ check_api_url(void)
 
 /*
  * NULL if the worker may send with the current settings, otherwise a
- * palloc'd sentence saying what to fix.  The access token is never quoted.
+ * palloc'd sentence saying what to fix.  The access token (the database's
+ * own when it has one, else guestbook_notify.access_token) is never quoted.
  */
 char *
 gbn_settings_problem(void)
 {
 	char	   *problem;
 	const char *pnid = gbn_phone_number_id ? gbn_phone_number_id : "";
-	const char *token = gbn_access_token ? gbn_access_token : "";
+	const char *token = gbn_effective_token();
+	const char *token_name = gbn_database_token != NULL ?
+		"this database's access token (set_access_token())" :
+		"guestbook_notify.access_token";
 
 	if (gbn_provider < 0)
 		return psprintf("guestbook_notify.provider \"%s\" is not one of: cloud_api, waha",
@@ -139,7 +155,7 @@ gbn_settings_problem(void)
 			return psprintf("guestbook_notify.phone_number_id \"%s\" must contain only digits (it is the phone-number ID, not the phone number)",
 							pnid);
 		if (token[0] == '\0')
-			return pstrdup("guestbook_notify.access_token is not set");
+			return pstrdup("guestbook_notify.access_token is not set (nor this database's own, guestbook_notify.set_access_token())");
 	}
 	else
 	{
@@ -150,8 +166,8 @@ gbn_settings_problem(void)
 	}
 
 	/* the token goes into an HTTP header: no spaces, no control characters */
-	if (token[0] != '\0' && !is_safe_ascii(token, NULL))
-		return pstrdup("guestbook_notify.access_token contains spaces, control or non-ASCII characters");
+	if (gbn_token_problem(token) != NULL)
+		return psprintf("%s %s", token_name, gbn_token_problem(token));
 
 	return NULL;
 }

@@ -38,6 +38,15 @@ static GbnDatabase *my_db = NULL;
 
 /* backends: a wake is due at commit of the current transaction */
 static bool wake_at_commit = false;
+
+/*
+ * backends: databases whose settings changed in the current transaction
+ * (set_access_token(), ALTER DATABASE ... SET guestbook_notify.*)
+ */
+#define MAX_CHANGED_DBS 8
+static Oid	changed_dbs[MAX_CHANGED_DBS];
+static int	n_changed_dbs = 0;
+static bool changed_all = false;	/* more than that: every database */
 static bool xact_callback_registered = false;
 
 void
@@ -373,10 +382,58 @@ gbn_set_blocked(const char *reason)
 	SpinLockRelease(&gbn_shared->mutex);
 }
 
+/*
+ * This database's settings generation, as the worker sees it: a change
+ * means set_access_token() or ALTER DATABASE ... SET guestbook_notify.*
+ * committed, and the worker reads the token and the settings again.
+ */
+uint32
+gbn_settings_generation(void)
+{
+	uint32		gen;
+
+	if (my_db == NULL)
+		return 0;
+	SpinLockAcquire(&gbn_shared->mutex);
+	gen = my_db->settings_generation;
+	SpinLockRelease(&gbn_shared->mutex);
+	return gen;
+}
+
 /* ----------------------------------------------------------------
  * Backend side: wake at commit
  * ----------------------------------------------------------------
  */
+
+/*
+ * A committed change of dboid's settings: bump its generation and set its
+ * workers' latches (not through wake_pending: the worker looks at the
+ * generation every turn, whatever woke it).  The commit is visible to new
+ * snapshots by now, so a worker that sees the new generation reads the new
+ * values.  A database not served has no entry: its workers, when they
+ * start, read them anyway.
+ */
+static void
+settings_changed(Oid dboid)
+{
+	GbnDatabase *db;
+	int			i;
+
+	SpinLockAcquire(&gbn_shared->mutex);
+	db = gbn_database_entry(dboid);
+	if (db != NULL)
+		db->settings_generation++;
+	SpinLockRelease(&gbn_shared->mutex);
+	if (db == NULL)
+		return;
+	for (i = 0; i < GBN_MAX_SLOTS; i++)
+	{
+		Latch	   *latch = gbn_shared->slots[i].latch;
+
+		if (latch != NULL && gbn_shared->slots[i].dboid == dboid)
+			SetLatch(latch);
+	}
+}
 
 static void
 wake_workers(void)
@@ -402,15 +459,28 @@ wake_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
+			if (gbn_shared != NULL)
+			{
+				int			i;
+
+				for (i = 0; i < n_changed_dbs; i++)
+					settings_changed(changed_dbs[i]);
+				for (i = 0; changed_all && i < GBN_MAX_DATABASES; i++)
+					settings_changed(gbn_shared->databases[i].dboid);
+			}
 			if (wake_at_commit && gbn_shared != NULL)
 				wake_workers();
 			wake_at_commit = false;
+			n_changed_dbs = 0;
+			changed_all = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* nothing was committed (or not yet: COMMIT PREPARED) */
 			wake_at_commit = false;
+			n_changed_dbs = 0;
+			changed_all = false;
 			break;
 		default:
 			break;
@@ -421,16 +491,43 @@ wake_xact_callback(XactEvent event, void *arg)
  * gbn_wake_at_commit: wake the workers of this database when the current
  * transaction commits.  A no-op when the library is not preloaded.
  */
-void
-gbn_wake_at_commit(void)
+static void
+register_callback(void)
 {
-	if (gbn_shared == NULL)
-		return;
-
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(wake_xact_callback, NULL);
 		xact_callback_registered = true;
 	}
+}
+
+void
+gbn_wake_at_commit(void)
+{
+	if (gbn_shared == NULL)
+		return;
+	register_callback();
 	wake_at_commit = true;
+}
+
+/*
+ * gbn_settings_changed_at_commit: dboid's workers read its access token
+ * and its ALTER DATABASE settings again when the current transaction
+ * commits.  A no-op when the library is not preloaded (no worker runs).
+ */
+void
+gbn_settings_changed_at_commit(Oid dboid)
+{
+	int			i;
+
+	if (gbn_shared == NULL || !OidIsValid(dboid))
+		return;
+	register_callback();
+	for (i = 0; i < n_changed_dbs; i++)
+		if (changed_dbs[i] == dboid)
+			return;
+	if (n_changed_dbs < MAX_CHANGED_DBS)
+		changed_dbs[n_changed_dbs++] = dboid;
+	else
+		changed_all = true;
 }

@@ -57,6 +57,13 @@ typedef struct GbnDatabase
 	int			running;		/* of those, started */
 	char		problem[GBN_ERROR_LEN]; /* why fewer run than wanted */
 
+	/*
+	 * bumped at each commit of set_access_token() in this database, or of
+	 * ALTER DATABASE ... SET guestbook_notify.* on it: its workers read the
+	 * token and the database's settings again
+	 */
+	uint32		settings_generation;
+
 	/* the account-level pause of this database's sender */
 	bool		paused;
 	TimestampTz paused_at;

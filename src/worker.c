@@ -80,6 +80,15 @@ static int64 archive_at_ms = 0;
 static int64 sla_at_ms = 0;
 static bool session_blocked = false;	/* the provider's session cannot send */
 
+/*
+ * this database's own settings: its access token (set_access_token,
+ * access_token.c) and its ALTER DATABASE ... SET values
+ */
+static bool token_loaded = false;	/* read since the last change/reload */
+static uint32 settings_seen_gen = 0;	/* the generation they were read at */
+static int64 token_retry_at_ms = 0; /* after a failed read */
+static bool was_in_recovery = false;
+
 /* the SLA tick's last error, logged once (in TopMemoryContext) */
 static char *sla_problem = NULL;
 
@@ -133,7 +142,7 @@ check_settings(void)
 			ereport(LOG,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("guestbook_notify: not sending: %s", problem),
-					 errhint("Fix the setting in postgresql.conf and reload the configuration.")));
+					 errhint("Fix the setting (postgresql.conf or ALTER SYSTEM, ALTER DATABASE ... SET for this database, set_access_token() for its token) and reload the configuration.")));
 		if (settings_problem)
 			pfree(settings_problem);
 		settings_problem = MemoryContextStrdup(TopMemoryContext, problem);
@@ -157,12 +166,73 @@ check_settings(void)
 	gbn_apply_session_limits();
 }
 
+/*
+ * Read this database's own settings again when they changed: the access
+ * token at start, after a reload, at promotion and whenever
+ * set_access_token() committed here; the ALTER DATABASE ... SET values too
+ * when ALTER DATABASE ... SET guestbook_notify.* committed (the generation
+ * moved: database_hook.c, access_token.c) -- no reload needed.  A change is
+ * logged (never the token), the settings are checked again and a pause
+ * (say, an expired token) ends.
+ */
+static void
+db_settings_step(void)
+{
+	uint32		gen = gbn_settings_generation();
+	int64		now_ms = gbn_now_ms();
+	bool		had = gbn_database_token != NULL;
+	bool		moved = token_loaded && gen != settings_seen_gen;
+	bool		read_ok;
+	bool		changed = false;
+
+	if (token_loaded && !moved)
+		return;
+	if (!token_loaded && token_retry_at_ms > now_ms)
+		return;
+	settings_seen_gen = gen;
+	/* ALTER DATABASE ... SET or set_access_token() committed: both again */
+	if (moved)
+		gbn_reapply_database_settings();
+	read_ok = gbn_read_database_token(&changed);
+	token_loaded = read_ok;
+	if (!read_ok)
+		token_retry_at_ms = now_ms + 1000;
+	if (!changed && !moved)
+		return;
+
+	if (changed && gbn_database_token != NULL)
+		ereport(LOG,
+				(errmsg("guestbook_notify: database \"%s\" has its own access token (set_access_token()); the worker sends with it",
+						dbname)));
+	else if (changed && had)
+		ereport(LOG,
+				(errmsg("guestbook_notify: database \"%s\"'s own access token was removed; the worker sends with guestbook_notify.access_token",
+						dbname)));
+	else
+		ereport(LOG,
+				(errmsg("guestbook_notify: database \"%s\"'s settings changed (ALTER DATABASE ... SET, or set_access_token()); the worker applies them",
+						dbname)));
+	if (settings_checked)
+		check_settings();
+	if (gbn_is_paused(NULL))
+	{
+		gbn_unpause();
+		ereport(LOG,
+				(errmsg("guestbook_notify: the database's settings changed, resuming sending")));
+	}
+	next_claim_ms = 0;
+}
+
 static void
 reload_settings(void)
 {
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
 	gbn_reapply_database_settings();
+	/* a token changed by hand in database_token is read again too */
+	token_loaded = false;
+	token_retry_at_ms = 0;
+	db_settings_step();
 	check_settings();
 	if (gbn_is_paused(NULL))
 	{
@@ -557,6 +627,8 @@ wait_ms(int64 now_ms)
 
 	if ((at = gbn_http_timer_deadline_ms()) >= 0)
 		wake_at = Min(wake_at, at);
+	if (!token_loaded)
+		wake_at = Min(wake_at, Max(token_retry_at_ms, now_ms));
 	if (!RecoveryInProgress())
 	{
 		if ((at = claim_wanted_at(now_ms)) >= 0)
@@ -647,6 +719,8 @@ worker_start(int slot)
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "guestbook_notify loop",
 									 ALLOCSET_DEFAULT_SIZES);
 	gbn_http_init();
+	was_in_recovery = RecoveryInProgress();
+	db_settings_step();
 	check_settings();
 
 	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
@@ -673,6 +747,14 @@ gbn_worker_main(Datum main_arg)
 			shutdown_worker();
 		if (ConfigReloadPending)
 			reload_settings();
+		if (was_in_recovery && !RecoveryInProgress())
+		{
+			/* promoted: the token may have changed on the old primary */
+			was_in_recovery = false;
+			token_loaded = false;
+			token_retry_at_ms = 0;
+		}
+		db_settings_step();
 
 		worker_turn();
 		if (db_status == GBN_CLAIM_NO_EXTENSION && gbn_send_held() == 0)

@@ -364,6 +364,97 @@ accepted_unread(const GbnHttpRequest *req, GbnResult *res)
 							   res->provider_message_id ? "taken from its first part" : "unknown");
 }
 
+/* A provider error code (Graph error.code) decides what happens to the row. */
+static void
+classify_error_code(const GbnMessage *msg, GbnHttpRequest *req,
+					const GbnReply *reply, GbnResult *res)
+{
+	const GraphCode *gc = lookup_graph_code(reply->error_code, reply->error_subcode);
+	long		status = req->http_status;
+
+	res->has_error_code = true;
+	res->error_code = reply->error_code;
+	res->error_text = graph_error_text(req, reply, gc);
+
+	if (gc == NULL)
+	{
+		/* unknown code: fall back on the HTTP status */
+		if (status >= 500 || status == 408 || status == 429)
+			set_retry(res, msg, 0);
+		else
+			res->outcome = GBN_OUTCOME_FAILED;
+		return;
+	}
+	switch (gc->cls)
+	{
+		case CODE_RETRY_FEW:
+			res->max_attempts = Min(gbn_max_attempts, 3);
+			set_retry(res, msg, gc->min_delay_ms);
+			break;
+		case CODE_RETRY:
+			/*
+			 * 131056 (pair rate limit): the recipient's next slot moves back
+			 * by 4^x s, as Meta advises -- decided in one place,
+			 * _record_result's pacing (src/sql/70_worker.sql); the claim then
+			 * defers this row to that slot.
+			 */
+			set_retry(res, msg, gc->min_delay_ms);
+			if (gc->throttle)
+				res->throttle_ms = Max(1000, (int) req->retry_after_ms);
+			break;
+		case CODE_FAILED:
+			res->outcome = GBN_OUTCOME_FAILED;
+			break;
+		case CODE_PAUSE:
+			res->outcome = GBN_OUTCOME_PAUSED;
+			break;
+	}
+}
+
+/*
+ * A 2xx we cannot read as an acceptance.  The provider took the request:
+ * sending it again could deliver it twice, so it counts as sent, with the
+ * id unknown, and says so.
+ */
+static void
+accepted_unexpected(GbnHttpRequest *req, const GbnReply *reply, GbnResult *res)
+{
+	res->outcome = GBN_OUTCOME_SENT;
+	res->provider_message_id = salvage_id(req);
+	res->error_text = psprintf("sent, but the answer (HTTP %ld) was unexpected: %s%s; provider message id %s",
+							   req->http_status,
+							   reply->problem ? reply->problem : "not JSON",
+							   body_excerpt(req),
+							   res->provider_message_id ? "taken from the answer's text" : "unknown");
+}
+
+/* An HTTP error without a provider error code: the status decides. */
+static void
+classify_http_status(const GbnMessage *msg, GbnHttpRequest *req,
+					 const GbnReply *reply, GbnResult *res)
+{
+	long		status = req->http_status;
+
+	if (reply->error_message)
+		res->error_text = psprintf("HTTP %ld: %s: %s", status, http_reason(status),
+								   reply->error_message);
+	else
+		res->error_text = psprintf("HTTP %ld: %s%s", status, http_reason(status),
+								   body_excerpt(req));
+
+	if (status == 429)
+	{
+		set_retry(res, msg, Max(1000, (int) req->retry_after_ms));
+		res->throttle_ms = Max(1000, (int) req->retry_after_ms);
+	}
+	else if (status >= 500 || status == 408)
+		set_retry(res, msg, req->retry_after_ms > 0 ? (int) req->retry_after_ms : 0);
+	else if (status == 401 || status == 403)
+		res->outcome = GBN_OUTCOME_PAUSED;	/* credentials: every row would fail */
+	else
+		res->outcome = GBN_OUTCOME_FAILED;
+}
+
 /*
  * Fill res (whose id, provider, attempt fields the caller set) from the
  * finished request req.
@@ -410,96 +501,19 @@ gbn_classify(const GbnProviderOps *ops, const GbnMessage *msg,
 	}
 
 	ops->parse(req, &reply);
-
 	if (reply.accepted)
 	{
 		res->outcome = GBN_OUTCOME_SENT;
 		if (reply.message_id)
 			res->provider_message_id = gbn_clean_text(reply.message_id,
 													  strlen(reply.message_id), 256);
-		return;
 	}
-
-	if (reply.has_error_code)
-	{
-		const GraphCode *gc = lookup_graph_code(reply.error_code, reply.error_subcode);
-
-		res->has_error_code = true;
-		res->error_code = reply.error_code;
-		res->error_text = graph_error_text(req, &reply, gc);
-
-		if (gc == NULL)
-		{
-			/* unknown code: fall back on the HTTP status */
-			if (status >= 500 || status == 408 || status == 429)
-				set_retry(res, msg, 0);
-			else
-				res->outcome = GBN_OUTCOME_FAILED;
-			return;
-		}
-		switch (gc->cls)
-		{
-			case CODE_RETRY_FEW:
-				res->max_attempts = Min(gbn_max_attempts, 3);
-				set_retry(res, msg, gc->min_delay_ms);
-				break;
-			case CODE_RETRY:
-				/*
-				 * 131056 (pair rate limit): the recipient's next slot moves
-				 * back by 4^x s, as Meta advises -- decided in one place,
-				 * _record_result's pacing (src/sql/70_worker.sql); the claim
-				 * then defers this row to that slot.
-				 */
-				set_retry(res, msg, gc->min_delay_ms);
-				if (gc->throttle)
-					res->throttle_ms = Max(1000, (int) req->retry_after_ms);
-				break;
-			case CODE_FAILED:
-				res->outcome = GBN_OUTCOME_FAILED;
-				break;
-			case CODE_PAUSE:
-				res->outcome = GBN_OUTCOME_PAUSED;
-				break;
-		}
-		return;
-	}
-
-	if (is_2xx(status))
-	{
-		/*
-		 * A 2xx we cannot read as an acceptance.  The provider took the
-		 * request: sending it again could deliver it twice, so it counts as
-		 * sent, with the id unknown, and says so.
-		 */
-		res->outcome = GBN_OUTCOME_SENT;
-		res->provider_message_id = salvage_id(req);
-		res->error_text = psprintf("sent, but the answer (HTTP %ld) was unexpected: %s%s; provider message id %s",
-								   status,
-								   reply.problem ? reply.problem : "not JSON",
-								   body_excerpt(req),
-								   res->provider_message_id ? "taken from the answer's text" : "unknown");
-		return;
-	}
-
-	/* an HTTP error without a provider error code */
-	if (reply.error_message)
-		res->error_text = psprintf("HTTP %ld: %s: %s", status, http_reason(status),
-								   reply.error_message);
+	else if (reply.has_error_code)
+		classify_error_code(msg, req, &reply, res);
+	else if (is_2xx(status))
+		accepted_unexpected(req, &reply, res);
 	else
-		res->error_text = psprintf("HTTP %ld: %s%s", status, http_reason(status),
-								   body_excerpt(req));
-
-	if (status == 429)
-	{
-		set_retry(res, msg, Max(1000, (int) req->retry_after_ms));
-		res->throttle_ms = Max(1000, (int) req->retry_after_ms);
-	}
-	else if (status >= 500 || status == 408)
-		set_retry(res, msg, req->retry_after_ms > 0 ? (int) req->retry_after_ms : 0);
-	else if (status == 401 || status == 403)
-		res->outcome = GBN_OUTCOME_PAUSED;	/* credentials: every row would fail */
-	else
-		res->outcome = GBN_OUTCOME_FAILED;
+		classify_http_status(msg, req, &reply, res);
 }
 
 /* A row that was not sent: permanent (bad row) or not (could not build). */

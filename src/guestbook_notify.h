@@ -191,6 +191,7 @@ extern void gbn_wake_at_commit(void);
  */
 extern uint32 gbn_settings_generation(void);
 extern void gbn_settings_changed_at_commit(Oid dboid);
+extern void gbn_extension_installed_at_commit(void);
 extern bool gbn_read_database_token(bool *changed);
 
 /* the account-level pause, per database */
@@ -200,7 +201,8 @@ extern void gbn_unpause(void);
 extern void gbn_set_blocked(const char *reason);
 
 /* the launcher's view of the databases (launcher.c, shmem.c) */
-extern void gbn_database_no_extension(void);
+extern uint32 gbn_installed_generation(void);
+extern void gbn_database_no_extension(uint32 seen);
 extern void gbn_wake_launcher(void);
 
 /* worker.c, launcher.c */

@@ -149,6 +149,12 @@ show_access_token(void)
 	return "********";
 }
 
+/*
+ * Every guestbook_notify.* setting, defined once here (_PG_init).  Long
+ * for a reason: one DefineCustom*Variable call per setting, a list to read
+ * top to bottom, with no logic in between (the checks are above, the
+ * cross-setting checks in settings_check.c).
+ */
 void
 gbn_define_settings(void)
 {

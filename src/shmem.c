@@ -38,6 +38,7 @@ static GbnDatabase *my_db = NULL;
 
 /* backends: a wake is due at commit of the current transaction */
 static bool wake_at_commit = false;
+static bool installed_at_commit = false;
 
 /*
  * backends: databases whose settings changed in the current transaction
@@ -291,14 +292,33 @@ gbn_consume_wake(void)
 	return pg_atomic_exchange_u32(&my_slot->wake_pending, 0) != 0;
 }
 
-/* The worker found no extension in its database: wait for CREATE EXTENSION. */
+/* How many CREATE or ALTER EXTENSION of this database have committed. */
+uint32
+gbn_installed_generation(void)
+{
+	uint32		gen;
+
+	if (my_db == NULL)
+		return 0;
+	SpinLockAcquire(&gbn_shared->mutex);
+	gen = my_db->installed_generation;
+	SpinLockRelease(&gbn_shared->mutex);
+	return gen;
+}
+
+/*
+ * The worker found no extension in its database: wait for CREATE EXTENSION.
+ * Unless one committed since the worker read generation seen (before it
+ * looked): then the launcher starts it again.
+ */
 void
-gbn_database_no_extension(void)
+gbn_database_no_extension(uint32 seen)
 {
 	if (my_db == NULL)
 		return;
 	SpinLockAcquire(&gbn_shared->mutex);
-	my_db->no_extension = true;
+	if (my_db->installed_generation == seen)
+		my_db->no_extension = true;
 	SpinLockRelease(&gbn_shared->mutex);
 }
 
@@ -453,6 +473,26 @@ wake_workers(void)
 	}
 }
 
+/*
+ * This database has the extension now: its entry no longer says it has
+ * none, and the launcher starts its workers.
+ */
+static void
+extension_installed(void)
+{
+	GbnDatabase *db;
+
+	SpinLockAcquire(&gbn_shared->mutex);
+	db = gbn_database_entry(MyDatabaseId);
+	if (db != NULL)
+	{
+		db->no_extension = false;
+		db->installed_generation++;
+	}
+	SpinLockRelease(&gbn_shared->mutex);
+	gbn_wake_launcher();
+}
+
 static void
 wake_xact_callback(XactEvent event, void *arg)
 {
@@ -470,7 +510,9 @@ wake_xact_callback(XactEvent event, void *arg)
 			}
 			if (wake_at_commit && gbn_shared != NULL)
 				wake_workers();
-			wake_at_commit = false;
+			if (installed_at_commit && gbn_shared != NULL)
+				extension_installed();
+			wake_at_commit = installed_at_commit = false;
 			n_changed_dbs = 0;
 			changed_all = false;
 			break;
@@ -478,7 +520,7 @@ wake_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* nothing was committed (or not yet: COMMIT PREPARED) */
-			wake_at_commit = false;
+			wake_at_commit = installed_at_commit = false;
 			n_changed_dbs = 0;
 			changed_all = false;
 			break;
@@ -508,6 +550,21 @@ gbn_wake_at_commit(void)
 		return;
 	register_callback();
 	wake_at_commit = true;
+}
+
+/*
+ * gbn_extension_installed_at_commit: CREATE EXTENSION or ALTER EXTENSION
+ * UPDATE in this database; when it commits (not before: a worker started
+ * earlier would find no extension and leave), the launcher starts the
+ * database's workers.
+ */
+void
+gbn_extension_installed_at_commit(void)
+{
+	if (gbn_shared == NULL)
+		return;
+	register_callback();
+	installed_at_commit = true;
 }
 
 /*

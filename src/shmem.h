@@ -51,6 +51,7 @@ typedef struct GbnDatabase
 	Oid			dboid;			/* InvalidOid: unused entry */
 	NameData	datname;
 	bool		no_extension;	/* a worker found none: wait for CREATE */
+	uint32		installed_generation;	/* bumped by each committed CREATE/UPDATE */
 	bool		leaving;		/* DROP or RENAME DATABASE under way */
 	TimestampTz leaving_until;	/* 0: until the statement ends; else until */
 	int			wanted;			/* workers the launcher wants running */

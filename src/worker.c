@@ -740,6 +740,7 @@ gbn_worker_main(Datum main_arg)
 		WaitEvent	events[3];
 		int			nevents;
 		int			i;
+		uint32		installed_seen;
 
 		MemoryContextSwitchTo(loop_cxt);
 		CHECK_FOR_INTERRUPTS();
@@ -756,11 +757,12 @@ gbn_worker_main(Datum main_arg)
 		}
 		db_settings_step();
 
+		installed_seen = gbn_installed_generation();
 		worker_turn();
 		if (db_status == GBN_CLAIM_NO_EXTENSION && gbn_send_held() == 0)
 		{
 			/* the launcher starts us again after CREATE EXTENSION */
-			gbn_database_no_extension();
+			gbn_database_no_extension(installed_seen);
 			ereport(LOG,
 					(errmsg("guestbook_notify: extension not installed in database \"%s\"; the worker leaves until CREATE EXTENSION guestbook_notify",
 							dbname)));

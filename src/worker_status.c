@@ -34,22 +34,14 @@ guestbook_notify_wake(PG_FUNCTION_ARGS)
 
 /*
  * guestbook_notify._extension_installed(): run by the install and upgrade
- * scripts, so that the launcher starts this database's workers at once
- * (in database_name = '*' mode, or when they had found no extension).
+ * scripts, so that the launcher starts this database's workers as soon as
+ * the script commits (in database_name = '*' mode, or when they had found
+ * no extension).
  */
 Datum
 gbn_extension_installed(PG_FUNCTION_ARGS)
 {
-	GbnDatabase *db;
-
-	if (gbn_shared == NULL)
-		PG_RETURN_VOID();
-	SpinLockAcquire(&gbn_shared->mutex);
-	db = gbn_database_entry(MyDatabaseId);
-	if (db != NULL)
-		db->no_extension = false;
-	SpinLockRelease(&gbn_shared->mutex);
-	gbn_wake_launcher();
+	gbn_extension_installed_at_commit();
 	PG_RETURN_VOID();
 }
 

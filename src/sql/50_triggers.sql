@@ -33,9 +33,12 @@ AS 'MODULE_PATHNAME', 'gbn_trg_event';
 /*
  * attach: check that <schema> has the guestbook tables and columns of SPEC
  * §1 (one error naming everything missing), that they are tables (not
- * views...) with uuid keys, create the triggers and record the schema.  Idempotent: attaching again re-creates the triggers and
- * returns false.  Run it as a superuser (or the tables' owner with EXECUTE
+ * views...) with uuid keys, create the triggers and record the schema.
+ * Idempotent: attaching again re-creates the triggers and returns false.  Run it as a superuser (or the tables' owner with EXECUTE
  * on the trigger functions): it is SECURITY INVOKER on purpose.
+ *
+ * Long for a reason: the checks are one list (tables, columns, key types,
+ * relkinds) so that a single error names everything missing at once.
  */
 CREATE FUNCTION guestbook_notify.attach(schema name DEFAULT 'public')
 RETURNS boolean

@@ -129,6 +129,11 @@ $$;
  * change fields are ignored; a status of an unknown wamid is kept and
  * applied if the id appears (as record_status); a payload that does not have
  * the documented shape is an error naming the offending path.
+ *
+ * Long for a reason: the 1.0 API, kept as it was (it raises on the first
+ * malformed item with its path, where the receiver's _webhook_apply_meta
+ * collects problems and goes on); both apply a status through
+ * _status_apply_or_park, the one place that decides what a status does.
  */
 CREATE FUNCTION guestbook_notify.ingest_webhook(payload jsonb)
 RETURNS integer

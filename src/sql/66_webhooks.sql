@@ -354,12 +354,65 @@ AS $$
 $$;
 
 /*
+ * _meta_inbound: one inbound message m of a Meta change value v (its
+ * "contacts" give the sender's profile name): its text and, for buttons
+ * and interactive replies, the keyword, handed to _inbound_message.
+ * Returns what _inbound_message did.
+ */
+CREATE FUNCTION guestbook_notify._meta_inbound(p_inbox_id bigint, v jsonb, m jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_type text := CASE WHEN jsonb_typeof(m -> 'type') = 'string' THEN m ->> 'type' END;
+	v_text text;
+	v_kw text;
+	v_name text;
+BEGIN
+	IF v_type = 'text' THEN
+		v_text := CASE WHEN jsonb_typeof(m -> 'text' -> 'body') = 'string'
+					   THEN m -> 'text' ->> 'body' END;
+	ELSIF v_type = 'button' THEN
+		-- a template's quick-reply button: its payload decides
+		v_text := CASE WHEN jsonb_typeof(m -> 'button' -> 'text') = 'string'
+					   THEN m -> 'button' ->> 'text' END;
+		v_kw := CASE WHEN jsonb_typeof(m -> 'button' -> 'payload') = 'string'
+					 THEN m -> 'button' ->> 'payload' END;
+	ELSIF v_type = 'interactive' THEN
+		v_text := coalesce(m #>> '{interactive,button_reply,title}',
+						   m #>> '{interactive,list_reply,title}');
+		v_kw := coalesce(m #>> '{interactive,button_reply,id}',
+						 m #>> '{interactive,list_reply,id}');
+		IF guestbook_notify._reply_keyword(v_kw) IS NULL THEN
+			v_kw := v_text;
+		END IF;
+	END IF;
+	IF jsonb_typeof(v -> 'contacts') = 'array' THEN
+		SELECT c -> 'profile' ->> 'name' INTO v_name
+		  FROM jsonb_array_elements(v -> 'contacts') AS c
+		 WHERE jsonb_typeof(c) = 'object' AND c ->> 'wa_id' = m ->> 'from'
+		   AND jsonb_typeof(c -> 'profile') = 'object'
+		 LIMIT 1;
+	END IF;
+	RETURN guestbook_notify._inbound_message(
+		'cloud_api', m ->> 'id', m ->> 'from', v_name, v_type, v_text, v_kw,
+		guestbook_notify._json_unix_time(m -> 'timestamp'), p_inbox_id);
+END;
+$$;
+
+/*
  * _webhook_apply_meta: entry[].changes[].value of field 'messages':
  * statuses[] (delivery statuses), messages[] (replies; contacts[] gives the
  * sender's profile name) and errors[] (system-level errors: flagged).
  * Raises invalid_parameter_value (a "malformed" body) only when the body is
  * not an object with an "entry" array; a bad item inside is skipped and
  * named in "problems", the rest is applied.
+ *
+ * Long for a reason: one walk of Meta's nested envelope (entry[], changes[],
+ * statuses[], messages[], errors[]) that names the path of every bad item
+ * it skips; each item is handed to a helper (_status_apply_or_park,
+ * _meta_inbound).
  */
 CREATE FUNCTION guestbook_notify._webhook_apply_meta(p_inbox_id bigint, p jsonb)
 RETURNS jsonb
@@ -371,7 +424,6 @@ DECLARE
 	ei bigint; ci bigint; si bigint;
 	path text;
 	res text;
-	v_text text; v_kw text; v_name text; v_type text;
 	n_status integer := 0; n_applied integer := 0; n_parked integer := 0;
 	n_archived integer := 0; n_ignored integer := 0; n_messages integer := 0;
 	n_opt_out integer := 0; n_opt_in integer := 0; n_dup integer := 0;
@@ -470,38 +522,7 @@ BEGIN
 						CONTINUE;
 					END IF;
 					n_messages := n_messages + 1;
-					v_type := CASE WHEN jsonb_typeof(m -> 'type') = 'string' THEN m ->> 'type' END;
-					v_text := NULL;
-					v_kw := NULL;
-					IF v_type = 'text' THEN
-						v_text := CASE WHEN jsonb_typeof(m -> 'text' -> 'body') = 'string'
-									   THEN m -> 'text' ->> 'body' END;
-					ELSIF v_type = 'button' THEN
-						-- a template's quick-reply button: its payload decides
-						v_text := CASE WHEN jsonb_typeof(m -> 'button' -> 'text') = 'string'
-									   THEN m -> 'button' ->> 'text' END;
-						v_kw := CASE WHEN jsonb_typeof(m -> 'button' -> 'payload') = 'string'
-									 THEN m -> 'button' ->> 'payload' END;
-					ELSIF v_type = 'interactive' THEN
-						v_text := coalesce(m #>> '{interactive,button_reply,title}',
-										   m #>> '{interactive,list_reply,title}');
-						v_kw := coalesce(m #>> '{interactive,button_reply,id}',
-										 m #>> '{interactive,list_reply,id}');
-						IF guestbook_notify._reply_keyword(v_kw) IS NULL THEN
-							v_kw := v_text;
-						END IF;
-					END IF;
-					v_name := NULL;
-					IF jsonb_typeof(v -> 'contacts') = 'array' THEN
-						SELECT c -> 'profile' ->> 'name' INTO v_name
-						  FROM jsonb_array_elements(v -> 'contacts') AS c
-						 WHERE jsonb_typeof(c) = 'object' AND c ->> 'wa_id' = m ->> 'from'
-						   AND jsonb_typeof(c -> 'profile') = 'object'
-						 LIMIT 1;
-					END IF;
-					res := guestbook_notify._inbound_message(
-						'cloud_api', m ->> 'id', m ->> 'from', v_name, v_type, v_text, v_kw,
-						guestbook_notify._json_unix_time(m -> 'timestamp'), p_inbox_id);
+					res := guestbook_notify._meta_inbound(p_inbox_id, v, m);
 					CASE res
 						WHEN 'opt_out' THEN n_opt_out := n_opt_out + 1;
 						WHEN 'opt_in' THEN n_opt_in := n_opt_in + 1;
@@ -549,6 +570,10 @@ $$;
  * Other events are ignored.  Raises invalid_parameter_value (malformed)
  * when the body is not an object with a string "event", or the payload of
  * a handled event lacks what it needs.
+ *
+ * Long for a reason: one CASE over WAHA's event names, each branch a few
+ * checks of its payload and one call (_status_apply_or_park,
+ * _inbound_message, the provider_sessions upsert).
  */
 CREATE FUNCTION guestbook_notify._webhook_apply_waha(p_inbox_id bigint, p jsonb)
 RETURNS jsonb

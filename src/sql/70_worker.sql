@@ -217,6 +217,10 @@ $$;
  * _pace_and_lease: the decisions of _claim_paced at time t, for the
  * candidates c_ids (with their numbers c_numbers, in queue order).  Rows
  * without a number are taken as they come (the worker fails them).
+ *
+ * Long for a reason: the pacing decisions for a batch are one pass over the
+ * candidates in queue order against one moment t (a split would have to
+ * carry the per-number state arrays between functions).
  */
 CREATE FUNCTION guestbook_notify._pace_and_lease(
 	c_ids uuid[], c_numbers text[], t timestamptz, gap interval,
@@ -334,6 +338,10 @@ $$;
  * advice), at least the interval; a success resets x.  This is the one
  * place that backoff is decided.  Returns the row's new status, or NULL if
  * the row is not leased by this backend any more.
+ *
+ * Long for a reason: the outcome's effects on the row, the attempt, the
+ * audit outbox and the recipient's pacing are one decision, taken in one
+ * statement order that keeps the row locked once.
  */
 CREATE FUNCTION guestbook_notify._record_result(
 	p_id uuid,

@@ -651,22 +651,17 @@ AS $$
 $$;
 
 /*
- * _sla_tick_schema: one schema's part of the tick at p_now (see _sla_tick).
- *	 1. the open cases and their latest assignments, read as the owners of
- *		cases and case_assignments (_app_select): sla_cases follows them;
- *	 2. when p_fire (p_now is a working moment): the steps whose working
- *		time ran out and that did not fire yet, their recipients (the
- *		operator's users row; the lead or kadis by _find_contact), recorded
- *		in sla_reminders (ON CONFLICT DO NOTHING: the steps this tick fires);
- *	 3. per recipient one message: the rule's template for one case,
- *		'sla_digest' for several (_enqueue_row: dedupe, failed rows with
- *		their reasons, opt-outs, wake at commit), and a case_events
- *		'sla_reminder' per step (_case_event).
- * Returns how many steps fired.
+ * _sla_follow_cases: step 1 of a schema's tick at p_now.  The open cases
+ * and their latest assignments, read as the owners of cases and
+ * case_assignments (_app_select); sla_cases follows them, writing only what
+ * changed (gone, changed, new).  A stage that did not change keeps its
+ * stage_since.
+ *
+ * Long for a reason: the three statements that make sla_cases follow the
+ * app (delete, update, insert) share the one reading of the app's tables.
  */
-CREATE FUNCTION guestbook_notify._sla_tick_schema(
-	p_schema name, p_zone text, p_now timestamptz, p_fire boolean)
-RETURNS integer
+CREATE FUNCTION guestbook_notify._sla_follow_cases(p_schema name, p_now timestamptz)
+RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -675,16 +670,8 @@ DECLARE
 	v_assign jsonb := '[]';
 	v_cur jsonb;
 	v_ids uuid[];
-	v_users jsonb := '[]';
-	v_steps jsonb;
-	v_fired integer := 0;
-	g record;
-	v_id uuid;
-	v_params jsonb;
-	v_list text;
-	v_one record;
 BEGIN
-	-- 1. the open cases: in a stage of sla_rules, no progress
+	-- the open cases: in a stage of sla_rules, no progress
 	SELECT coalesce(jsonb_agg(r), '[]') INTO v_cases
 	  FROM guestbook_notify._app_select(p_schema, 'cases', format(
 			'SELECT c.id, c.code::text AS code, c.case_type::text AS case_type,'
@@ -768,11 +755,32 @@ BEGIN
 	 ORDER BY c.case_id
 	ON CONFLICT (app_schema, case_id) DO NOTHING;
 
-	IF NOT p_fire THEN
-		RETURN 0;			-- out of hours: nothing is sent, nothing is dropped
-	END IF;
+END;
+$$;
 
-	-- 2. the steps due: the working time of the clock reached the rule's
+/*
+ * _sla_fire_steps: step 2 of a schema's tick at p_now (a working moment).
+ * The steps whose working time ran out and that did not fire yet, with
+ * their recipients (the operator's users row, read as its owner; the lead
+ * or kadis by _find_contact), recorded in sla_reminders (ON CONFLICT DO
+ * NOTHING).  Returns the steps this tick fires, each with its reminder id,
+ * recipient name, number (as given and normalized) and problem.
+ *
+ * Longer than most, for a reason: one statement (the WITH query) decides
+ * the recipients and records the steps, so that a step is fired once even
+ * when two ticks race (sla_concurrent_ticks isolation test).
+ */
+CREATE FUNCTION guestbook_notify._sla_fire_steps(p_schema name, p_zone text, p_now timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_ids uuid[];
+	v_users jsonb := '[]';
+	v_steps jsonb;
+BEGIN
+	-- the steps due: the working time of the clock reached the rule's
 	-- (the wall-clock test first: working time never exceeds it)
 	SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.case_id, x.rule_key), '[]') INTO v_steps
 	  FROM (SELECT c.case_id, c.case_code, c.stage, c.clock_start, c.occurrence,
@@ -791,7 +799,7 @@ BEGIN
 								  AND f.rule_key = r.key AND f.occurrence = c.occurrence)
 			   AND w.worked >= r.after) x;
 	IF jsonb_array_length(v_steps) = 0 THEN
-		RETURN 0;
+		RETURN v_steps;
 	END IF;
 
 	-- the operators, read as the owner of users
@@ -859,10 +867,123 @@ BEGIN
 	  FROM fired f
 	  JOIN resolved r ON r.case_id = f.case_id AND r.step ->> 'rule_key' = f.rule_key
 					 AND r.step ->> 'occurrence' = f.occurrence;
-	v_fired := jsonb_array_length(v_steps);
+	RETURN v_steps;
+END;
+$$;
 
-	-- 3. one message per recipient: a number's steps together; a step
-	-- without a valid number alone (a failed row that says why)
+/*
+ * _sla_enqueue_case: the reminder of one case (one step, or the steps of
+ * several rules at once) to one recipient; returns the queue row's id.
+ */
+CREATE FUNCTION guestbook_notify._sla_enqueue_case(
+	p_schema name, p_zone text, p_steps jsonb)
+RETURNS uuid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	o record;
+	v_params jsonb;
+BEGIN
+	SELECT x.* INTO o
+	  FROM jsonb_to_record(p_steps -> 0) AS x(case_id uuid, rule_key text,
+			occurrence text, stage text, clock_start timestamptz, worked interval,
+			template_key text, recipient text, name text, number text, problem text);
+	v_params := coalesce(guestbook_notify._case_params_by_id(p_schema, o.case_id, o.name), '{}')
+				|| jsonb_build_object(
+					'stage', guestbook_notify._sla_stage_text(o.stage),
+					'waited', guestbook_notify._sla_duration_text(o.worked),
+					'since', guestbook_notify._sla_local_text(o.clock_start, p_zone));
+	RETURN guestbook_notify._enqueue_row(
+		o.template_key, o.number, o.name, o.recipient, v_params, o.case_id,
+		p_schema::text,
+		format('sla:%s:%s:%s:%s', p_schema, o.case_id,
+			   (SELECT string_agg(e ->> 'rule_key', '+' ORDER BY e ->> 'rule_key')
+				  FROM jsonb_array_elements(p_steps) e),
+			   o.occurrence),
+		NULL, o.problem);
+END;
+$$;
+
+/*
+ * _sla_enqueue_digest: one message for the steps of several cases to one
+ * recipient (template 'sla_digest'), the cases in the order their clocks
+ * started; returns the queue row's id.
+ */
+CREATE FUNCTION guestbook_notify._sla_enqueue_digest(
+	p_schema name, p_zone text, p_steps jsonb, p_ncases integer)
+RETURNS uuid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_first record;
+	v_list text;
+	v_params jsonb;
+BEGIN
+	SELECT x.* INTO v_first
+	  FROM jsonb_to_record(p_steps -> 0) AS x(recipient text, name text, number text,
+			problem text);
+	SELECT string_agg(format(E'%s. %s (%s, %s): %s, menunggu %s waktu kerja sejak %s\n   %s',
+							 c.n, c.p ->> 'case_code', c.p ->> 'case_type',
+							 coalesce(c.p ->> 'unit_tujuan', '-'),
+							 guestbook_notify._sla_stage_text(c.stage),
+							 guestbook_notify._sla_duration_text(c.worked),
+							 guestbook_notify._sla_local_text(c.clock_start, p_zone),
+							 c.p ->> 'detail_url'),
+					  E'\n' ORDER BY c.n)
+	  INTO v_list
+	  FROM (SELECT row_number() OVER (ORDER BY d.ord) AS n, d.*
+			  FROM (SELECT DISTINCT ON (e ->> 'case_id') o.ord, e ->> 'stage' AS stage,
+						   (e ->> 'worked')::interval AS worked,
+						   (e ->> 'clock_start')::timestamptz AS clock_start,
+						   coalesce(guestbook_notify._case_params_by_id(
+									p_schema, (e ->> 'case_id')::uuid, v_first.name),
+									jsonb_build_object('case_code', e ->> 'case_code')) AS p
+					  FROM jsonb_array_elements(p_steps) WITH ORDINALITY AS o(e, ord)
+					 ORDER BY e ->> 'case_id', o.ord) d) c;
+	v_params := jsonb_build_object('recipient_name', v_first.name,
+								   'case_count', p_ncases,
+								   'case_list', v_list);
+	RETURN guestbook_notify._enqueue_row(
+		'sla_digest', v_first.number, v_first.name, v_first.recipient, v_params, NULL, p_schema::text,
+		format('sla_digest:%s:%s', p_schema,
+			   md5((SELECT string_agg(e ->> 'id', ',' ORDER BY (e ->> 'id')::bigint)
+					  FROM jsonb_array_elements(p_steps) e))),
+		NULL, v_first.problem);
+END;
+$$;
+
+/*
+ * _sla_tick_schema: one schema's part of the tick at p_now (see _sla_tick).
+ *	 1. sla_cases follows the app's open cases (_sla_follow_cases);
+ *	 2. when p_fire (p_now is a working moment): the steps due are fired and
+ *		recorded with their recipients (_sla_fire_steps);
+ *	 3. per recipient one message: the rule's template for one case,
+ *		'sla_digest' for several (_enqueue_row: dedupe, failed rows with
+ *		their reasons, opt-outs, wake at commit), and a case_events
+ *		'sla_reminder' per step (_case_event).
+ * Returns how many steps fired.
+ */
+CREATE FUNCTION guestbook_notify._sla_tick_schema(
+	p_schema name, p_zone text, p_now timestamptz, p_fire boolean)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_steps jsonb;
+	g record;
+	v_id uuid;
+BEGIN
+	PERFORM guestbook_notify._sla_follow_cases(p_schema, p_now);
+	IF NOT p_fire THEN
+		RETURN 0;			-- out of hours: nothing is sent, nothing is dropped
+	END IF;
+	v_steps := guestbook_notify._sla_fire_steps(p_schema, p_zone, p_now);
+
+	-- one message per recipient: a number's steps together; a step without
+	-- a valid number alone (a failed row that says why)
 	FOR g IN
 		SELECT CASE WHEN e ->> 'problem' IS NULL AND e ->> 'normalized' IS NOT NULL
 					THEN e ->> 'normalized' ELSE 'step:' || (e ->> 'id') END AS rkey,
@@ -873,58 +994,10 @@ BEGIN
 		 GROUP BY 1
 		 ORDER BY 1
 	LOOP
-		v_one := NULL;
 		IF g.ncases = 1 THEN
-			-- one case (one step, or the steps of several rules at once)
-			SELECT x.* INTO v_one
-			  FROM jsonb_to_record(g.steps -> 0) AS x(case_id uuid, rule_key text,
-					occurrence text, stage text, clock_start timestamptz, worked interval,
-					template_key text, recipient text, name text, number text, problem text);
-			v_params := coalesce(guestbook_notify._case_params_by_id(p_schema, v_one.case_id, v_one.name), '{}')
-						|| jsonb_build_object(
-							'stage', guestbook_notify._sla_stage_text(v_one.stage),
-							'waited', guestbook_notify._sla_duration_text(v_one.worked),
-							'since', guestbook_notify._sla_local_text(v_one.clock_start, p_zone));
-			v_id := guestbook_notify._enqueue_row(
-				v_one.template_key, v_one.number, v_one.name, v_one.recipient, v_params, v_one.case_id,
-				p_schema::text,
-				format('sla:%s:%s:%s:%s', p_schema, v_one.case_id,
-					   (SELECT string_agg(e ->> 'rule_key', '+' ORDER BY e ->> 'rule_key')
-						  FROM jsonb_array_elements(g.steps) e),
-					   v_one.occurrence),
-				NULL, v_one.problem);
+			v_id := guestbook_notify._sla_enqueue_case(p_schema, p_zone, g.steps);
 		ELSE
-			-- several cases: one digest, the cases in the order their clocks started
-			SELECT x.* INTO v_one
-			  FROM jsonb_to_record(g.steps -> 0) AS x(recipient text, name text, number text,
-					problem text);
-			SELECT string_agg(format(E'%s. %s (%s, %s): %s, menunggu %s waktu kerja sejak %s\n   %s',
-									 c.n, c.p ->> 'case_code', c.p ->> 'case_type',
-									 coalesce(c.p ->> 'unit_tujuan', '-'),
-									 guestbook_notify._sla_stage_text(c.stage),
-									 guestbook_notify._sla_duration_text(c.worked),
-									 guestbook_notify._sla_local_text(c.clock_start, p_zone),
-									 c.p ->> 'detail_url'),
-							  E'\n' ORDER BY c.n)
-			  INTO v_list
-			  FROM (SELECT row_number() OVER (ORDER BY d.ord) AS n, d.*
-					  FROM (SELECT DISTINCT ON (e ->> 'case_id') o.ord, e ->> 'stage' AS stage,
-								   (e ->> 'worked')::interval AS worked,
-								   (e ->> 'clock_start')::timestamptz AS clock_start,
-								   coalesce(guestbook_notify._case_params_by_id(
-											p_schema, (e ->> 'case_id')::uuid, v_one.name),
-											jsonb_build_object('case_code', e ->> 'case_code')) AS p
-							  FROM jsonb_array_elements(g.steps) WITH ORDINALITY AS o(e, ord)
-							 ORDER BY e ->> 'case_id', o.ord) d) c;
-			v_params := jsonb_build_object('recipient_name', v_one.name,
-										   'case_count', g.ncases,
-										   'case_list', v_list);
-			v_id := guestbook_notify._enqueue_row(
-				'sla_digest', v_one.number, v_one.name, v_one.recipient, v_params, NULL, p_schema::text,
-				format('sla_digest:%s:%s', p_schema,
-					   md5((SELECT string_agg(e ->> 'id', ',' ORDER BY (e ->> 'id')::bigint)
-							  FROM jsonb_array_elements(g.steps) e))),
-				NULL, v_one.problem);
+			v_id := guestbook_notify._sla_enqueue_digest(p_schema, p_zone, g.steps, g.ncases::integer);
 		END IF;
 
 		UPDATE guestbook_notify.sla_reminders f
@@ -946,7 +1019,7 @@ BEGIN
 						'error', e ->> 'problem')))
 		  FROM jsonb_array_elements(g.steps) e;
 	END LOOP;
-	RETURN v_fired;
+	RETURN jsonb_array_length(v_steps);
 END;
 $$;
 

@@ -17,7 +17,9 @@ PGFILEDESC = "guestbook_notify - WhatsApp notifications for guestbook cases"
 SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
 
 PKG_CONFIG ?= pkg-config
-PG_CPPFLAGS = -DGBN_VERSION='"$(EXTVERSION)"' $(shell $(PKG_CONFIG) --cflags libcurl json-c)
+# the User-Agent's version: Meta's spec wants X.Y.Z (1.1 -> 1.1.0, 1.1.2 stays)
+UAVERSION = $(shell echo '$(EXTVERSION)' | awk -F. '{ printf "%d.%d.%d", $$1, $$2, $$3 }')
+PG_CPPFLAGS = -DGBN_VERSION='"$(EXTVERSION)"' -DGBN_UA_VERSION='"$(UAVERSION)"' $(shell $(PKG_CONFIG) --cflags libcurl json-c)
 SHLIB_LINK = $(shell $(PKG_CONFIG) --libs libcurl json-c)
 
 # pg_regress: SQL behaviour, on a throwaway instance that preloads the library

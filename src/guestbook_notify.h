@@ -24,10 +24,11 @@
 #endif
 
 /*
- * User-Agent: Meta's OpenAPI spec (parameter UserAgent) wants name/X.Y.Z,
- * so a two-part extension version gets ".0".
+ * User-Agent: Meta's OpenAPI spec (parameter UserAgent) wants name/X.Y.Z:
+ * the Makefile makes GBN_UA_VERSION of the control file's version (a
+ * two-part 1.1 becomes 1.1.0).
  */
-#define GBN_USER_AGENT		"guestbook_notify/" GBN_VERSION ".0"
+#define GBN_USER_AGENT		"guestbook_notify/" GBN_UA_VERSION
 #define GBN_WORKER_TYPE		"guestbook_notify worker"
 #define GBN_LAUNCHER_TYPE	"guestbook_notify launcher"
 

@@ -64,6 +64,36 @@ gbn_token_problem(const char *token)
 	return NULL;
 }
 
+/*
+ * Does the URL's path end with a Graph API version segment (/v23.0)?  The
+ * worker appends /<phone_number_id>/messages; Meta's spec has the version
+ * as the path's first part.
+ */
+static bool
+ends_with_graph_version(CURLU *u)
+{
+	char	   *path = NULL;
+	bool		ok = false;
+
+	if (curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && path != NULL)
+	{
+		size_t		len = strlen(path);
+		const char *seg;
+		int			major,
+					minor,
+					n = 0;
+
+		while (len > 1 && path[len - 1] == '/')
+			path[--len] = '\0';
+		seg = strrchr(path, '/');
+		seg = seg ? seg + 1 : path;
+		ok = sscanf(seg, "v%d.%d%n", &major, &minor, &n) == 2 &&
+			seg[n] == '\0' && strspn(seg + 1, "0123456789.") == strlen(seg + 1);
+		curl_free(path);
+	}
+	return ok;
+}
+
 static char *
 check_api_url(void)
 {
@@ -100,6 +130,10 @@ check_api_url(void)
 
 	if (problem == NULL && strpbrk(gbn_api_url, "?#") != NULL)
 		problem = psprintf("guestbook_notify.api_url \"%s\" must not contain a query or fragment", gbn_api_url);
+	if (problem == NULL && gbn_provider == GBN_PROVIDER_CLOUD_API &&
+		!ends_with_graph_version(u))
+		problem = psprintf("guestbook_notify.api_url \"%s\" must end with the Graph API version, as in https://graph.facebook.com/v23.0",
+						   gbn_api_url);
 
 	if (scheme)
 		curl_free(scheme);

@@ -4183,8 +4183,9 @@ SELECT i.id, i.source, i.received_at, i.state, i.attempts, i.next_attempt_at,
  *
  * database_token is readable by its owner only (the superuser who created
  * the extension; 90_privileges.sql revokes everything from PUBLIC and no
- * grant is ever given; row security hides its row from pg_read_all_data).  It is deliberately NOT a configuration table
- * (pg_extension_config_dump): pg_dump never writes the token out, and
+ * grant is ever given; row security hides its row from pg_read_all_data).
+ * It is deliberately NOT a configuration table (pg_extension_config_dump):
+ * pg_dump never writes the token out, and
  * after a restore a superuser sets it again.  The server log masks the
  * argument of set_access_token(...) (src/log_redact.c).
  */

@@ -74,6 +74,8 @@ static int64 next_claim_ms = 0;
 static int64 throttle_until_ms = 0;
 static int	claim_error_delay_ms = 0;
 static bool events_due = true;
+static int64 claim_retry_ms = 0;	/* no claim at all before (busy, error) */
+static bool queue_busy = false; /* the last claim found the queue locked */
 static int64 audit_at_ms = 0;
 static int64 renew_at_ms = 0;
 static int64 archive_at_ms = 0;
@@ -360,22 +362,36 @@ claim_limit(int64 now_ms)
 static void
 schedule_next_claim(GbnClaim *c, int64 now_ms)
 {
+	queue_busy = (c->status == GBN_CLAIM_BUSY);
 	switch (c->status)
 	{
 		case GBN_CLAIM_OK:
 			claim_error_delay_ms = 0;
+			claim_retry_ms = 0;
 			break;
 		case GBN_CLAIM_BUSY:
-			next_claim_ms = now_ms + Min(gbn_naptime, 1000);
+
+			/*
+			 * DROP EXTENSION, TRUNCATE or VACUUM FULL holds the queue: look
+			 * again soon, events included, whatever else is due (the next
+			 * look may find the extension gone).
+			 */
+			claim_retry_ms = now_ms + Min(gbn_naptime, 1000);
+			next_claim_ms = claim_retry_ms;
+			events_due = true;
 			return;
 		case GBN_CLAIM_ERROR:
 			claim_error_delay_ms = claim_error_delay_ms == 0 ? 1000 :
 				Min(claim_error_delay_ms * 2, 60000);
-			next_claim_ms = now_ms + claim_error_delay_ms;
+			claim_retry_ms = now_ms + claim_error_delay_ms;
+			next_claim_ms = claim_retry_ms;
 			events_due = true;
 			return;
 		default:
-			next_claim_ms = now_ms + gbn_naptime;
+			/* an older SQL: look again every naptime for the update */
+			claim_retry_ms = now_ms + gbn_naptime;
+			next_claim_ms = claim_retry_ms;
+			events_due = true;
 			return;
 	}
 	events_due = (c->events_done >= c->events_limit && c->events_limit > 0);
@@ -427,6 +443,8 @@ claim_and_start(int64 now_ms)
 	GbnClaim	c;
 	GbnPacing	pacing = gbn_pacing();
 
+	if (claim_retry_ms > now_ms)
+		return;					/* backing off: busy queue, error, old SQL */
 	memset(&c, 0, sizeof(c));
 	c.events_limit = events_due ? EVENTS_BATCH : 0;
 	c.limit = claim_limit(now_ms);
@@ -439,7 +457,7 @@ claim_and_start(int64 now_ms)
 	gbn_queue_claim(&c, requests_cxt);
 	stats_retry_ms = 1;
 	log_database_status(c.status);
-	if (c.status != GBN_CLAIM_ERROR)
+	if (c.status != GBN_CLAIM_ERROR && c.status != GBN_CLAIM_BUSY)
 		db_status = c.status;
 	schedule_next_claim(&c, now_ms);
 	if (c.status == GBN_CLAIM_NO_EXTENSION)
@@ -610,6 +628,8 @@ set_state(void)
 		state = gbn_send_held() > 0 ? "paused, finishing" : "paused";
 	else if (session_blocked)
 		state = "held: the provider's session cannot send";
+	else if (queue_busy)
+		state = "waiting: the queue table is locked";
 	else if (gbn_send_held() > 0)
 		state = "sending";
 	else
@@ -637,7 +657,7 @@ wait_ms(int64 now_ms)
 		if (gbn_wake_is_pending())
 			wake_at = Min(wake_at, wake_claim_at(now_ms));
 		if (events_due)
-			wake_at = now_ms;
+			wake_at = Max(now_ms, claim_retry_ms);
 		if (audit_at_ms >= 0)
 			wake_at = Min(wake_at, audit_at_ms);
 		if (gbn_send_held() > 0)

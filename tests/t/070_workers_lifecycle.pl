@@ -223,6 +223,43 @@ is(scalar @{ $mock->requests(number => $HANG) }, 2, 'the mock saw two requests: 
 $pid = $new;
 
 # ---------------------------------------------------------------------------
+# 3b. The queue table locked (TRUNCATE, VACUUM FULL, LOCK TABLE) while the
+#     worker is idle, an assignment committed meanwhile: the worker neither
+#     spins nor gets stuck; it says why it waits and sends once the lock goes.
+# ---------------------------------------------------------------------------
+sub worker_cpu_ticks
+{
+	my ($p) = @_;
+	open(my $fh, '<', "/proc/$p/stat") or return 0;
+	my $s = <$fh> // '';
+	close $fh;
+	$s =~ s/^.*\) //;
+	my @f = split / /, $s;
+	return $f[11] + $f[12];    # utime + stime (fields 14 and 15)
+}
+gbn_add_case($node, 'LOCK1');
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN');
+$locker->query_safe('LOCK TABLE guestbook_notify.notification_queue IN ACCESS EXCLUSIVE MODE');
+my $cpu0 = worker_cpu_ticks($pid);
+my $lid_case = $node->safe_psql('postgres', "SELECT id FROM public.cases WHERE code = 'LOCK1'");
+$node->safe_psql('postgres', qq{INSERT INTO public.case_assignments (case_id, operator_id)
+	VALUES ('$lid_case', '$GuestbookNotify::SARI')});
+ok(gbn_wait_until($node, 'SELECT state FROM public.gbn_ws() LIMIT 1',
+		'waiting: the queue table is locked', 10, 'the worker to see the lock'),
+	"queue locked: worker_status() says 'waiting: the queue table is locked'");
+usleep(3_000_000);
+my $cpu_ticks = worker_cpu_ticks($pid) - $cpu0;
+cmp_ok($cpu_ticks, "<", 30, "queue locked ~3 s: the worker used $cpu_ticks CPU ticks (no busy loop)");
+$locker->query_safe('COMMIT');
+$locker->quit;
+ok(gbn_wait_until($node, q{SELECT count(*) FROM guestbook_notify.notification_queue q
+	JOIN public.cases c ON c.id = q.case_id WHERE c.code = 'LOCK1' AND q.status = 'sent'}, '1', 10,
+		'the row committed during the lock to be sent'),
+	'lock released: the assignment committed during the lock is sent');
+is(ws_state(), 'idle', 'and the worker is idle again');
+
+# ---------------------------------------------------------------------------
 # 4b. DROP EXTENSION while the worker runs, then CREATE it again
 # ---------------------------------------------------------------------------
 gbn_set_conf($node, naptime => '200ms');    # let the worker look often

@@ -189,7 +189,7 @@ fmt_time(AdminCtx *c, Buf *b, const char *pgtime)
 
 		while (off > pgtime + 16 && off[-1] != '+' && off[-1] != '-')
 			off--;
-		if (off > pgtime + 16 && n < 32)
+		if (off > pgtime + 16 && n < 40)
 		{
 			snprintf(iso, sizeof(iso), "%.10sT%.8s%s%s", pgtime, pgtime + 11, off - 1,
 					 strlen(off) == 2 ? ":00" : "");

@@ -4219,7 +4219,8 @@ AS 'MODULE_PATHNAME', 'gbn_set_access_token_sql';
  * and do.
  *
  *	 page_status()			  queue length, oldest pending age, the workers' state
- *	 page_counts(filter)	  per tab, counted up to 10,000
+ *	 page_counts(filter, cap, only_tab)
+ *							  per tab, counted up to cap (1,000)
  *	 page_list(tab, filter, after_created, after_id, limit)
  *							  one page of a tab, newest first, keyset
  *	 page_overdue(limit)	  the "Terlambat" tab (sla_overdue)
@@ -4267,15 +4268,21 @@ SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.page_actions_id_seq
  * The list is ORDER BY created_at DESC, id DESC within a tab.  A row's tab
  * is coalesce(delivery_status, status) but for the pending ones (waiting,
  * in flight, held: few rows, filtered) -- one index serves every tab with
- * its date range; another serves "all".  The searches: a case code prefix,
+ * its date range; another serves "all".  Both carry the status, the
+ * delivery status (an index-only scan cannot compute the expression
+ * otherwise), the template and the recipient role (INCLUDE): the counts and
+ * a page's ids are index-only scans, whatever the filter; the rows of the
+ * page are read after.  The searches: a case code prefix,
  * the last digits of a number (reverse), a name prefix.  "Is being sent
  * again" (the attention tab leaves those out) uses 66's resent_from index.
  */
 CREATE INDEX notification_queue_page_state_idx
 	ON guestbook_notify.notification_queue
-	((coalesce(delivery_status, status)), created_at, id);
+	((coalesce(delivery_status, status)), created_at, id)
+	INCLUDE (status, delivery_status, template_key, recipient_role);
 CREATE INDEX notification_queue_page_created_idx
-	ON guestbook_notify.notification_queue (created_at, id);
+	ON guestbook_notify.notification_queue (created_at, id)
+	INCLUDE (status, delivery_status, template_key, recipient_role);
 CREATE INDEX notification_queue_page_case_code_idx
 	ON guestbook_notify.notification_queue
 	((upper(template_params ->> 'case_code')) text_pattern_ops);
@@ -4453,8 +4460,13 @@ BEGIN
 END;
 $$;
 
--- page_counts: per tab, counted up to 10,001 (the page shows "10.000+")
-CREATE FUNCTION guestbook_notify.page_counts(filter jsonb DEFAULT '{}')
+/*
+ * page_counts: per tab (or only_tab), counted up to cap + 1 in the index's
+ * order (index-only scans): the page shows "1.000+"; the confirmation of an
+ * action on all matching rows asks for up to 10,000.
+ */
+CREATE FUNCTION guestbook_notify.page_counts(filter jsonb DEFAULT '{}', cap integer DEFAULT 1000,
+											 only_tab text DEFAULT NULL)
 RETURNS TABLE (tab text, n bigint)
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -4463,18 +4475,24 @@ AS $$
 DECLARE
 	t text;
 BEGIN
+	IF cap IS NULL OR cap < 1 OR cap > 100000 THEN
+		RAISE EXCEPTION 'cap must be 1 to 100000' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	FOREACH t IN ARRAY ARRAY['attention', 'pending', 'sending', 'held', 'sent', 'delivered',
 							 'read', 'failed', 'cancelled', 'all'] LOOP
+		CONTINUE WHEN only_tab IS NOT NULL AND only_tab <> t;
 		tab := t;
 		EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM guestbook_notify.notification_queue q'
-					   ' WHERE %s LIMIT 10001) s',
-					   guestbook_notify._page_where(t, page_counts.filter))
+					   ' WHERE %s ORDER BY q.created_at DESC, q.id DESC LIMIT %s) s',
+					   guestbook_notify._page_where(t, page_counts.filter), cap + 1)
 		   INTO n;
 		RETURN NEXT;
 	END LOOP;
-	tab := 'overdue';
-	SELECT count(*) INTO n FROM guestbook_notify.sla_overdue;
-	RETURN NEXT;
+	IF only_tab IS NULL OR only_tab = 'overdue' THEN
+		tab := 'overdue';
+		SELECT count(*) INTO n FROM guestbook_notify.sla_overdue;
+		RETURN NEXT;
+	END IF;
 END;
 $$;
 
@@ -4508,7 +4526,11 @@ BEGIN
 	IF (after_created IS NULL) <> (after_id IS NULL) THEN
 		RAISE EXCEPTION 'the cursor is after_created and after_id together' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- the page's ids first (an index-only scan for the tabs and filters),
+	-- then its rows
 	RETURN QUERY EXECUTE format(
+		'WITH p AS MATERIALIZED (SELECT q.id, q.created_at FROM guestbook_notify.notification_queue q'
+		'   WHERE %s %s ORDER BY q.created_at DESC, q.id DESC LIMIT %s)'
 		'SELECT q.id, q.created_at, guestbook_notify._page_tab_of(q), q.status, q.delivery_status,'
 		'       q.template_key, q.recipient_role, guestbook_notify._page_mask_name(q.recipient_name),'
 		'       guestbook_notify._page_mask_number(coalesce(q.to_number, q.to_number_raw)),'
@@ -4521,9 +4543,8 @@ BEGIN
 		'       CASE WHEN $3 AND q.to_number IS NOT NULL'
 		'                 AND coalesce(q.delivery_status, q.status) = ''failed'''
 		'            THEN guestbook_notify._page_wa_link(q.to_number, q.message_text) END'
-		'  FROM guestbook_notify.notification_queue q'
-		' WHERE %s %s'
-		' ORDER BY q.created_at DESC, q.id DESC LIMIT %s',
+		'  FROM p JOIN guestbook_notify.notification_queue q ON q.id = p.id'
+		' ORDER BY p.created_at DESC, p.id DESC',
 		guestbook_notify._page_where(page_list.tab, page_list.filter),
 		CASE WHEN after_created IS NOT NULL THEN 'AND (q.created_at, q.id) < ($1, $2)' ELSE '' END,
 		lim)

@@ -385,8 +385,10 @@ banner(AdminCtx *c, Buf *b)
 static void
 tab_links(AdminCtx *c, Buf *b, const ListFilter *lf, const char *filter_json)
 {
-	const char *p[1] = {filter_json};
-	PGresult   *res = admin_exec(c, "SELECT tab, n FROM guestbook_notify.page_counts($1::jsonb)", 1, p);
+	/* counted up to a cap: 1,000, or 100 with a search (a common name matches many) */
+	const char *cap = lf->q[0] ? "100" : "1000";
+	const char *p[2] = {filter_json, cap};
+	PGresult   *res = admin_exec(c, "SELECT tab, n FROM guestbook_notify.page_counts($1::jsonb, $2::integer)", 2, p);
 	int			i,
 				r;
 
@@ -425,8 +427,8 @@ tab_links(AdminCtx *c, Buf *b, const ListFilter *lf, const char *filter_json)
 		if (count != NULL)
 		{
 			buf_add(b, " <span class=\"count\">");
-			if (atol(count) > 10000)
-				buf_add(b, "10.000+");
+			if (atol(count) > atol(cap))
+				buf_add(b, lf->q[0] ? "100+" : (c->lang == LANG_EN ? "1,000+" : "1.000+"));
 			else
 				buf_html(b, count);
 			buf_add(b, "</span>");
@@ -880,7 +882,7 @@ admin_page_confirm(AdminCtx *c)
 		return MHD_NO;
 	params[0] = lf.tab;
 	params[1] = fj;
-	res = admin_exec(c, "SELECT n FROM guestbook_notify.page_counts($2::jsonb) WHERE tab = $1",
+	res = admin_exec(c, "SELECT n FROM guestbook_notify.page_counts($2::jsonb, 10000, $1)",
 					 2, params);
 	free(fj);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)

@@ -31,7 +31,7 @@ $node->safe_psql('postgres', q{
 	SET password_encryption = 'scram-sha-256';
 	CREATE ROLE guestbook_viewer NOLOGIN;
 	GRANT USAGE ON SCHEMA guestbook_notify TO guestbook_viewer;
-	GRANT EXECUTE ON FUNCTION guestbook_notify.page_status(), guestbook_notify.page_counts(jsonb),
+	GRANT EXECUTE ON FUNCTION guestbook_notify.page_status(), guestbook_notify.page_counts(jsonb, integer, text),
 	      guestbook_notify.page_list(text, jsonb, timestamptz, uuid, integer),
 	      guestbook_notify.page_overdue(integer), guestbook_notify.page_detail(uuid),
 	      guestbook_notify.page_opt_outs(), guestbook_notify.page_templates()

@@ -236,16 +236,21 @@ BEGIN
 	  INTO v_workers
 	  FROM guestbook_notify.worker_status() w
 	 WHERE w.database = current_database();
-	-- escalations that end cancelled because the lead or kadis opted out
+	-- leads and kadis who opted out: their escalations end cancelled, the
+	-- admin must arrange another contact ("Kontak menolak notifikasi")
 	SELECT count(*) INTO v_optouts
-	  FROM guestbook_notify.opt_outs o;
+	  FROM guestbook_notify.opt_outs o
+	 WHERE EXISTS (SELECT 1 FROM guestbook_notify.notification_queue q
+					WHERE reverse(q.to_number) = reverse(o.number)
+					  AND q.to_number = o.number
+					  AND q.recipient_role IN ('lead', 'kadis'));
 	RETURN jsonb_build_object(
 		'queue_length', v_len,
 		'oldest_pending_s', CASE WHEN v_oldest IS NULL THEN NULL
 								 ELSE floor(extract(epoch FROM now() - v_oldest)) END,
 		'standby', pg_is_in_recovery(),
 		'workers', v_workers,
-		'opt_outs', v_optouts);
+		'opted_out_contacts', v_optouts);
 END;
 $$;
 

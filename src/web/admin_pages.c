@@ -300,6 +300,10 @@ banner(AdminCtx *c, Buf *b)
 		n = (int) json_object_array_length(v);
 	{
 		bool		problem = standby || n == 0;
+		json_object *oc;
+
+		if (json_object_object_get_ex(o, "opted_out_contacts", &oc) && json_object_get_int64(oc) > 0)
+			problem = true;
 
 		for (i = 0; i < n; i++)
 		{
@@ -356,6 +360,16 @@ banner(AdminCtx *c, Buf *b)
 			buf_add(b, ")");
 		}
 		buf_add(b, "</p>");
+	}
+	if (json_object_object_get_ex(o, "opted_out_contacts", &v) && json_object_get_int64(v) > 0)
+	{
+		buf_add(b, "<p id=\"optout-warning\"><strong>");
+		buf_html(b, T(c->lang, "opted_out"));
+		buf_printf(b, ":</strong> %lld ", (long long) json_object_get_int64(v));
+		buf_html(b, T(c->lang, "opted_out_contacts"));
+		buf_add(b, " <a href=\"/optouts\">");
+		buf_html(b, T(c->lang, "optouts"));
+		buf_add(b, "</a></p>");
 	}
 	buf_add(b, "</div>\n<p id=\"queue-stats\">");
 	buf_html(b, T(c->lang, "queue_length"));
@@ -774,6 +788,12 @@ admin_page_list(AdminCtx *c)
 		buf_html(&b, tab);
 		buf_add(&b, "\">");
 		buf_html(&b, T(c->lang, tab_label_key(tab)));
+		if (strcmp(tab, "cancelled") == 0 && strcmp(PQgetvalue(res, i, 12), "recipient opted out") == 0)
+		{
+			buf_add(&b, " <strong class=\"optout\">");
+			buf_html(&b, T(c->lang, "opted_out"));
+			buf_add(&b, "</strong>");
+		}
 		if (!PQgetisnull(res, i, 14))
 		{
 			buf_add(&b, " <small>(");

@@ -391,6 +391,15 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM guestbook_notify.opt_outs"
 is($node->safe_psql('postgres', "SELECT actor FROM guestbook_notify.page_actions WHERE action = 'opt_in'"),
 	'siti', '  logged');
 
+# a lead who opted out: prominent, in the banner and on the row
+$node->safe_psql('postgres', "UPDATE guestbook_notify.notification_queue SET recipient_role = 'lead' WHERE id = '$minus'");
+$node->safe_psql('postgres', "SELECT guestbook_notify.opt_out('0812-3456-7008', 'STOP')");
+$r = get($admin, '/notifications?tab=cancelled');
+like($r->{body}, qr/<p id="optout-warning"><strong>Kontak menolak notifikasi:<\/strong> 1 /,
+	'a lead who opted out: "Kontak menolak notifikasi" in the banner');
+like($r->{body}, qr/<tr data-id="$minus" data-status="cancelled">.*?Dibatalkan <strong class="optout">Kontak menolak notifikasi<\/strong>/,
+	'  and on the cancelled row');
+
 # ---- the overdue tab ----
 $r = get($admin, '/notifications?tab=overdue');
 is($r->{status}, 200, 'the "Terlambat" tab');

@@ -399,10 +399,9 @@ banner(AdminCtx *c, Buf *b)
 static void
 tab_links(AdminCtx *c, Buf *b, const ListFilter *lf, const char *filter_json)
 {
-	/* counted up to a cap: 1,000, or 100 with a search (a common name matches many) */
-	const char *cap = lf->q[0] ? "100" : "1000";
-	const char *p[2] = {filter_json, cap};
-	PGresult   *res = admin_exec(c, "SELECT tab, n FROM guestbook_notify.page_counts($1::jsonb, $2::integer)", 2, p);
+	/* counted up to 1,000; with a search, among its newest 200 matches */
+	const char *p[2] = {filter_json, lf->q[0] ? "200" : "1000"};
+	PGresult   *res = admin_exec(c, "SELECT tab, n, exact FROM guestbook_notify.page_counts($1::jsonb, $2::integer)", 2, p);
 	int			i,
 				r;
 
@@ -411,40 +410,42 @@ tab_links(AdminCtx *c, Buf *b, const ListFilter *lf, const char *filter_json)
 	buf_add(b, "\" id=\"tabs\"><ul aria-live=\"polite\">\n");
 	for (i = 0; i < NTABS; i++)
 	{
-		const char *count = NULL;
+		long		count = -1;
+		bool		exact = true;
 
 		if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
 			for (r = 0; r < PQntuples(res); r++)
 				if (strcmp(PQgetvalue(res, r, 0), tabs[i]) == 0)
-					count = PQgetvalue(res, r, 1);
+				{
+					count = atol(PQgetvalue(res, r, 1));
+					exact = strcmp(PQgetvalue(res, r, 2), "t") == 0;
+				}
 		buf_add(b, "<li><a data-tab=\"");
 		buf_add(b, tabs[i]);
 		buf_add(b, "\" href=\"/notifications?tab=");
 		buf_add(b, tabs[i]);
 		if (strcmp(tabs[i], "overdue") != 0)
 		{
-			buf_add(b, "&amp;");
-			{
-				Buf			q;
+			Buf			q;
 
-				buf_init(&q);
-				admin_filter_query(&q, lf);
-				buf_html(b, q.data);
-				buf_free(&q);
-			}
+			buf_add(b, "&amp;");
+			buf_init(&q);
+			admin_filter_query(&q, lf);
+			buf_html(b, q.data);
+			buf_free(&q);
 		}
 		buf_add(b, "\"");
 		if (strcmp(tabs[i], lf->tab) == 0)
 			buf_add(b, " aria-current=\"page\" class=\"current\"");
 		buf_add(b, ">");
 		buf_html(b, T(c->lang, tab_label_key(tabs[i])));
-		if (count != NULL)
+		if (count >= 0)
 		{
 			buf_add(b, " <span class=\"count\">");
-			if (atol(count) > atol(cap))
-				buf_add(b, lf->q[0] ? "100+" : (c->lang == LANG_EN ? "1,000+" : "1.000+"));
+			if (count > 1000)
+				buf_add(b, c->lang == LANG_EN ? "1,000+" : "1.000+");
 			else
-				buf_html(b, count);
+				buf_printf(b, "%ld%s", count, exact ? "" : "+");
 			buf_add(b, "</span>");
 		}
 		buf_add(b, "</a></li>\n");

@@ -4,7 +4,9 @@
 -- full, a role without grants gets nothing), masking, tabs, search, keyset
 -- pagination, actions and their log (who, when, what).
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS guestbook_notify;
+RESET client_min_messages;
 \set SHOW_CONTEXT never
 
 -- the grants of the README, "Roles of the page"

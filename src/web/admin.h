@@ -121,6 +121,7 @@ typedef struct AdminSession
 	bool		can_act;
 	bool		can_unmask;
 	char		flash[512];		/* shown once, after an action */
+	bool		trusted;		/* logged in by admin_trusted_header */
 } AdminSession;
 
 typedef enum LoginResult
@@ -161,6 +162,7 @@ typedef struct AdminCtx
 	bool		set_lang_cookie;
 	AdminSession *s;			/* NULL when not logged in */
 	char		ip[64];
+	bool		loopback;		/* the client is 127.0.0.0/8 or ::1 */
 } AdminCtx;
 
 extern const char *admin_cookie_name(const GbnwConfig *cfg);

@@ -317,6 +317,33 @@ admin_exec(AdminCtx *c, const char *sql, int nparams, const char *const *params)
 	return res;
 }
 
+/* an SQL error as a page: 403 for permission denied; a broken connection: to the login */
+int
+admin_sql_error_page(AdminCtx *c, PGresult *res)
+{
+	Buf			b;
+	const char *state;
+	bool		denied;
+
+	buf_init(&b);
+	if (res == NULL)
+	{
+		/* the connection broke: the session is over */
+		return admin_redirect(c, "/login?expired=1", NULL);
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	denied = state != NULL && strcmp(state, "42501") == 0;
+	admin_page_start(c, &b, T(c->lang, denied ? "forbidden" : "error"));
+	buf_add(&b, "<h1>");
+	buf_html(&b, T(c->lang, denied ? "forbidden" : "error"));
+	buf_add(&b, "</h1>\n<p id=\"error\">");
+	buf_html(&b, denied ? T(c->lang, "no_permission") : PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+	buf_add(&b, "</p>\n");
+	admin_page_end(c, &b);
+	PQclear(res);
+	return admin_send_html(c, denied ? MHD_HTTP_FORBIDDEN : MHD_HTTP_INTERNAL_SERVER_ERROR, &b);
+}
+
 /* ----------------------------------------------------------------
  * Requests
  * ----------------------------------------------------------------

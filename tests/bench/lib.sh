@@ -215,7 +215,9 @@ bench_wait_settled() {
 	local deadline=$(( $(date +%s) + timeout ))
 	while :; do
 		local n
-		n=$(sql_val "SELECT count(*) FROM guestbook_notify.notification_queue WHERE status = 'pending'")
+		# pending rows, and trigger events the worker has not turned into rows yet
+		n=$(sql_val "SELECT (SELECT count(*) FROM guestbook_notify.notification_queue WHERE status = 'pending')
+			+ (SELECT count(*) FROM guestbook_notify.trigger_events)")
 		[ "$n" = 0 ] && return 0
 		if [ "$(date +%s)" -ge "$deadline" ]; then
 			echo "$bench_name: still $n pending after ${timeout}s" >&2

@@ -145,38 +145,37 @@ class Page:
         self.tap.diag("screenshot: %s" % path)
         return path
 
-    # --- what the page is about ----------------------------------------------
+    # --- what the page is about (hooks: README "Notifications page") --------
     def login(self, role, password):
-        self.go("/")
-        pw = self.wait(lambda: self.el("input[type=password]"), what="the login form")
-        if not pw:
+        self.go("/login")
+        form = self.wait(lambda: self.el("form#login-form"), what="the login form")
+        if not form:
             self.tap.diag(self.d.page_source[:2000])
             return False
-        form = pw.find_element("xpath", "ancestor::form")
-        user = [e for e in form.find_elements("css selector", "input")
-                if (e.get_attribute("type") or "text") in ("text", "email", "")
-                and e.is_displayed()]
-        user[0].clear()
-        user[0].send_keys(role)
+        u = self.el("#login-form input[name=role]")
+        u.clear()
+        u.send_keys(role)
+        pw = self.el("#login-form input[name=password]")
         pw.clear()
         pw.send_keys(password)
-        submit = form.find_elements("css selector", "button[type=submit], input[type=submit], button")
-        submit[0].click()
-        return self.wait(lambda: not self.el("input[type=password]") and self.el("table, main"),
-                         what="the page after login")
+        self.el("#login-button").click()
+        return self.wait(lambda: "/notifications" in self.d.current_url and self.el("table#notifications"),
+                         what="the list after login")
 
-    def tab(self, label):
-        """The status tab link labelled label (its text starts with it: counts follow)."""
-        for e in self.els("[data-tab] a, a[data-tab], nav a, [role=tablist] a"):
-            t = (e.text or "").strip()
-            if t == label or t.startswith(label + " ") or t.startswith(label + "\n") \
-                    or re.match(re.escape(label) + r"\s*\(?\d", t):
-                return e
-        return None
+    def tab(self, key):
+        """The status tab link data-tab=key."""
+        return self.el("a[data-tab='%s'], [data-tab='%s'] a" % (key, key))
 
     def rows(self):
-        """Rows of the list: tr[data-id] (the page's documented hook)."""
-        return self.els("tr[data-id]")
+        return self.els("table#notifications tr[data-id]")
+
+    def row(self, nid):
+        return self.el("table#notifications tr[data-id='%s']" % nid)
+
+    def action_buttons(self):
+        """Visible action controls: buttons named action (README hooks)."""
+        return [b for b in self.els("button[name=action], input[type=submit][name=action]")
+                if b.is_displayed()]
 
     def axe(self, label):
         """Run axe-core on the current page; fail on serious/critical violations."""
@@ -206,17 +205,11 @@ class Page:
         return self.tap.ok(not bad, "%s: no serious or critical axe-core violation" % label, detail)
 
 
-def actionable_buttons(p):
-    """Visible action controls (Kirim ulang, Antrekan lagi, Batalkan), by text."""
-    found = []
-    for label in ("Kirim ulang", "Antrekan lagi", "Batalkan"):
-        found += p.by_text("button, input[type=submit], a", label)
-    return found
-
-
 def run(args, tap):
     admin_role, admin_pw = args.admin.split(":", 1)
     viewer_role, viewer_pw = args.viewer.split(":", 1)
+    failed_ids = args.failed_ids.split(",")
+    rid = args.resend_id
 
     # ---------------------------------------------------------------- admin
     p = Page(tap, args.url, args.out, "admin")
@@ -224,82 +217,107 @@ def run(args, tap):
         tap.diag("chromium %s, chromedriver %s" % (
             p.d.capabilities.get("browserVersion"),
             (p.d.capabilities.get("chrome") or {}).get("chromedriverVersion", "?").split(" ")[0]))
+        p.go("/")
+        tap.ok(p.wait(lambda: p.el("form#login-form"), what="the login form"),
+               "GET / without a session leads to the login form")
         tap.ok(p.login(admin_role, admin_pw), "admin %s logs in with its PostgreSQL role" % admin_role)
         tap.ok(admin_role in p.body_text(), "the page names the logged-in role")
-        tap.ok("Perlu tindakan" in p.body_text(), "the list shows the tab 'Perlu tindakan'")
+        tabs = [e.get_attribute("data-tab") for e in p.els("[data-tab]")]
+        tap.ok(tabs[:1] == ["attention"], "'Perlu tindakan' (attention) is the first tab", tabs)
+        att = p.tab("attention")
+        tap.ok(att is not None and att.text.strip().startswith("Perlu tindakan"),
+               "its label is 'Perlu tindakan'", att.text if att else None)
 
-        gagal = p.tab("Gagal")
-        tap.ok(gagal is not None, "there is a 'Gagal' tab")
-        m = re.search(r"Gagal\D*(\d+)", gagal.text if gagal else "")
+        gagal = p.tab("failed")
+        tap.ok(gagal is not None and gagal.text.strip().startswith("Gagal"), "there is a 'Gagal' tab",
+               gagal.text if gagal else tabs)
+        m = re.search(r"(\d+)", gagal.text if gagal else "")
         tab_count = int(m.group(1)) if m else None
-        tap.ok(tab_count == args.failed_count,
-               "the 'Gagal' tab counts %s failed notifications" % args.failed_count,
-               "tab text: %r" % (gagal.text if gagal else None))
         gagal.click()
         tap.ok(p.wait(lambda: p.rows(), what="rows in the Gagal tab"), "the Gagal tab lists rows")
         ids = [r.get_attribute("data-id") for r in p.rows()]
-        tap.ok(len(ids) == args.failed_count, "the Gagal tab lists %d rows" % args.failed_count,
-               "data-id: %s" % ids)
-        tap.ok(args.failed_id in ids, "the failed notification %s is among them" % args.failed_id,
-               "data-id: %s" % ids)
-        caption = p.el("table caption")
+        states = set(r.get_attribute("data-status") for r in p.rows())
+        tap.ok(states == {"failed"}, "every row of the Gagal tab is data-status=failed", states)
+        tap.ok(tab_count == len(ids), "the tab's count (%s) is the number of rows listed (%d)" % (tab_count, len(ids)))
+        for fid in failed_ids:
+            tap.ok(fid in ids, "the failed notification %s is listed" % fid, "listed: %s" % ids)
+        caption = p.el("table#notifications caption")
         tap.ok(caption is not None and caption.text.strip() != "", "the table has a caption")
-        tap.ok(len(p.els("th[scope]")) > 0, "header cells have scope")
-        tap.ok("Gagal" in p.el("tr[data-id='%s']" % args.failed_id).text,
-               "the row says 'Gagal' in text, not only in colour")
+        tap.ok(len(p.els("table#notifications th[scope]")) > 0, "header cells have scope")
+        r = p.row(rid)
+        tap.ok(r is not None and "Gagal" in r.text, "the row says 'Gagal' in text, not only in colour",
+               r.text if r else None)
+        wa = r.find_elements("css selector", "a.wa-link") if r else []
+        tap.ok(wa and wa[0].get_attribute("href").startswith("https://wa.me/%s?text=" % args.resend_number),
+               "the failed row offers click-to-chat to wa.me/%s" % args.resend_number,
+               [a.get_attribute("href") for a in wa])
         list_url = p.d.current_url
         p.shot("list.png")
         p.axe("list (Gagal tab)")
 
-        # the detail of the failed notification
-        row = p.el("tr[data-id='%s']" % args.failed_id)
-        link = row.find_elements("css selector", "a[href]")
-        tap.ok(link, "the row links to its detail")
-        link[0].click()
-        tap.ok(p.wait(lambda: args.failed_id in p.d.current_url or args.failed_id in p.body_text(),
+        # the detail of the delivery failure
+        links = [a for a in r.find_elements("css selector", "a[href]")
+                 if "/n/%s" % rid in (a.get_attribute("href") or "")] if r else []
+        tap.ok(links, "the row links to its detail /n/%s" % rid)
+        links[0].click()
+        tap.ok(p.wait(lambda: p.d.current_url.endswith("/n/%s" % rid) and p.el("#attempts"),
                       what="the detail page"), "the detail page opens")
-        text = p.body_text()
-        tap.ok(args.failed_error in text, "the detail shows the failure reason (%s)" % args.failed_error,
-               text[:1500])
-        tap.ok("wa.me/" in p.d.page_source, "the detail offers a click-to-chat (wa.me) link")
+        for sec in ("message", "attempts", "statuses", "case-events"):
+            tap.ok(p.el("#" + sec) is not None, "the detail has its section #%s" % sec)
+        st = p.el("#statuses")
+        tap.ok(st is not None and args.failed_error in st.text,
+               "the detail shows Meta's failure (%s) among the statuses" % args.failed_error,
+               st.text[:1500] if st else p.body_text()[:1500])
         p.shot("detail.png")
-        p.axe("detail (failed notification)")
+        p.axe("detail (a delivery failure)")
 
-        resend = p.by_text("button, input[type=submit]", "Kirim ulang")
-        tap.ok(len(resend) == 1, "the detail has one 'Kirim ulang' button")
-        before = p.d.current_url
+        resend = [b for b in p.action_buttons() if b.get_attribute("value") == "resend"]
+        tap.ok(len(resend) == 1 and resend[0].text.strip() == "Kirim ulang",
+               "the detail has one 'Kirim ulang' button", [(b.text, b.get_attribute("value")) for b in p.action_buttons()])
         resend[0].click()
         # a confirmation step, if the page asks for one
-        p.wait(lambda: p.d.current_url != before or p.d.execute_script("return document.readyState") == "complete",
-               what="the answer to the resend")
-        confirm = p.by_text("button, input[type=submit]", "Ya, kirim ulang") or \
-            p.by_text("button, input[type=submit]", "Konfirmasi")
-        if confirm:
-            confirm[0].click()
-        time.sleep(0.3)
-        body = p.body_text()
-        tap.ok(re.search(r"dikirim ulang|kirim ulang|Menunggu|antre", body, re.I) is not None,
-               "the page confirms the resend", body[:1500])
+        conf = p.wait(lambda: p.el("#flash") or p.el("input[name=confirm]"), what="the answer to Kirim ulang")
+        if conf is not None and p.el("input[name=confirm]") and not p.el("#flash"):
+            tap.diag("the page asks for a confirmation; confirming")
+            p.el("input[name=confirm]").find_element("xpath", "ancestor::form").submit()
+            p.wait(lambda: p.el("#flash"), what="the flash after the confirmation")
+        flash = p.el("#flash")
+        tap.ok(flash is not None and flash.get_attribute("role") == "status" and flash.text.strip(),
+               "a message (#flash, role=status) confirms the action",
+               flash.text if flash else p.body_text()[:1500])
+        if flash is not None:
+            tap.diag("flash: " + flash.text.strip().replace("\n", " "))
         new_id = p.wait(lambda: args.new_row_id(), timeout=20, what="the new row in the database")
-        tap.ok(new_id, "the resend queued a new notification (resent_from = %s)" % args.failed_id)
+        tap.ok(new_id, "the database has a new row with resent_from = %s" % rid)
         p.shot("after_resend.png")
 
-        # the list again: the new row is there, the failed one is marked resent
-        p.go(urllib.parse.urlparse(list_url).path + "?" + urllib.parse.urlparse(list_url).query)
+        # the new row appears in the list and moves on (sent, then delivered by the mock's webhook)
+        seen = []
+
+        def new_row_state():
+            p.go("/notifications?tab=all")
+            row = p.row(new_id)
+            if row is None:
+                return None
+            seen.append(row.get_attribute("data-status"))
+            return row if seen[-1] in ("delivered", "read") else None
+        row = p.wait(new_row_state, timeout=30, what="the resent row delivered") if new_id else None
+        tap.ok(row is not None, "the new row %s is listed and reaches 'Diterima' (states seen: %s)"
+               % (new_id, " -> ".join(dict.fromkeys(seen)) or "none"))
+        tap.ok(row is not None and re.search(r"Diterima|Dibaca", row.text),
+               "its status is shown as text", row.text if row is not None else None)
+        p.shot("list_after_resend.png")
         p.d.get(list_url)
-        ids_after = [r.get_attribute("data-id") for r in p.rows()]
-        old = p.el("tr[data-id='%s']" % args.failed_id)
-        tap.ok(old is not None and re.search(r"dikirim ulang|kirim ulang", old.text, re.I),
-               "in the Gagal list the failed row now says it was sent again",
-               old.text if old else "row gone: %s" % ids_after)
-        if new_id:
-            # the new row: wherever it is now (pending, sending or sent to the mock)
-            p.go("/")
-            found = p.wait(lambda: p.el("tr[data-id='%s']" % new_id) or _find_in_tabs(p, new_id),
-                           timeout=20, what="the new row in the list")
-            tap.ok(found, "the new row %s appears in the list" % new_id)
-            if found:
-                p.shot("list_after_resend.png")
+        old = p.row(rid)
+        tap.ok(old is not None, "the failed row is still in the Gagal tab (resend keeps it, with its audit)")
+        p.go("/n/%s" % rid)
+        log = p.el("#actions-log")
+        tap.ok(log is not None and admin_role in log.text and "resend" in (log.text + log.get_attribute("innerHTML")).lower()
+               or (log is not None and admin_role in log.text and "Kirim ulang" in log.text),
+               "the old row's action log records the resend by %s" % admin_role,
+               log.text[:1000] if log else None)
+        tap.ok(new_id and new_id in p.d.page_source, "the old row's detail links to the new one")
+        p.shot("detail_after_resend.png")
     finally:
         p.close()
 
@@ -307,37 +325,22 @@ def run(args, tap):
     v = Page(tap, args.url, args.out, "viewer")
     try:
         tap.ok(v.login(viewer_role, viewer_pw), "viewer %s logs in" % viewer_role)
-        g = v.tab("Gagal")
-        if g:
+        g = v.tab("failed")
+        if g is not None:
             g.click()
             v.wait(lambda: v.rows(), what="rows for the viewer")
         tap.ok(len(v.rows()) > 0, "the viewer sees the failed rows")
-        tap.ok(not actionable_buttons(v), "the viewer's list has no action buttons",
-               [b.text for b in actionable_buttons(v)])
-        tap.ok(not v.els("input[type=checkbox][name]"), "the viewer's list has no row checkboxes")
-        v.go(args.detail_path or "/")
-        if not args.detail_path:
-            r = v.el("tr[data-id='%s'] a[href]" % args.failed_id)
-            if r:
-                r.click()
-        v.wait(lambda: args.failed_id in v.d.current_url, what="the viewer's detail page")
-        tap.ok(args.failed_id in v.d.current_url, "the viewer opens the detail")
-        tap.ok(not actionable_buttons(v), "the viewer's detail has no action buttons",
-               [b.text for b in actionable_buttons(v)])
+        tap.ok(not v.action_buttons(), "the viewer's list has no action buttons",
+               [b.text for b in v.action_buttons()])
+        tap.ok(not v.els("input[type=checkbox][name=id]"), "the viewer's list has no row checkboxes")
+        v.go("/n/%s" % failed_ids[0])
+        v.wait(lambda: v.el("#attempts"), what="the viewer's detail page")
+        tap.ok(v.el("#attempts") is not None, "the viewer opens a detail")
+        tap.ok(not v.action_buttons(), "the viewer's detail has no action buttons",
+               [b.text for b in v.action_buttons()])
         v.shot("viewer_detail.png")
     finally:
         v.close()
-
-
-def _find_in_tabs(p, want):
-    for label in ("Menunggu", "Sedang dikirim", "Terkirim", "Diterima", "Dibaca", "Perlu tindakan"):
-        t = p.tab(label)
-        if not t:
-            continue
-        t.click()
-        if p.el("tr[data-id='%s']" % want):
-            return True
-    return None
 
 
 def main():
@@ -346,10 +349,10 @@ def main():
     ap.add_argument("--admin", required=True, help="ROLE:PASSWORD of an admin role")
     ap.add_argument("--viewer", required=True, help="ROLE:PASSWORD of a read-only role")
     ap.add_argument("--out", required=True, help="directory for the screenshots")
-    ap.add_argument("--failed-id", required=True, help="id of a failed notification to resend")
-    ap.add_argument("--failed-count", type=int, required=True, help="how many rows are failed")
-    ap.add_argument("--failed-error", required=True, help="a piece of its last_error")
-    ap.add_argument("--detail-path", default=None)
+    ap.add_argument("--failed-ids", required=True, help="ids (comma-separated) the Gagal tab must list")
+    ap.add_argument("--resend-id", required=True, help="a delivery failure to send again")
+    ap.add_argument("--resend-number", required=True, help="its recipient (628...)")
+    ap.add_argument("--failed-error", required=True, help="a piece of its failure as the page shows it")
     ap.add_argument("--psql", default=None,
                     help="a psql command line (JSON list) to ask for the resent row's id")
     args = ap.parse_args()
@@ -373,7 +376,7 @@ def main():
         import subprocess
         cmd = json.loads(args.psql) + [
             "-Atc", "SELECT id FROM guestbook_notify.notification_queue WHERE resent_from = '%s'"
-            % args.failed_id]
+            % args.resend_id]
         out = subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
         return out or None
     args.new_row_id = new_row_id

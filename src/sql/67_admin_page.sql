@@ -647,3 +647,13 @@ BEGIN
 	RETURN v;
 END;
 $$;
+
+-- the trigger/template filter's choices
+CREATE FUNCTION guestbook_notify.page_templates()
+RETURNS SETOF text
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT t.key FROM guestbook_notify.templates t ORDER BY t.key
+$$;

@@ -35,6 +35,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <libpq-fe.h>
 #include <openssl/crypto.h>
 
 #include "gbnw.h"
@@ -81,8 +82,26 @@ static const KeyDef keys[] = {
 	{"db_lock_timeout", KEY_TIME, "ms", 0, 600 * 1000},
 	{"log_requests", KEY_BOOL, NULL, 0, 0},
 	{"debug", KEY_BOOL, NULL, 0, 0},
+	{"admin_listen", KEY_LISTEN, NULL, 0, 0},
+	{"admin_conninfo", KEY_STRING, NULL, 0, 0},
+	{"admin_session_idle", KEY_TIME, "min", 1000, (int64_t) 24 * 3600 * 1000},
+	{"admin_session_max", KEY_TIME, "h", 1000, (int64_t) 7 * 24 * 3600 * 1000},
+	{"admin_login_lockout", KEY_TIME, "min", 1000, (int64_t) 24 * 3600 * 1000},
+	{"admin_secure_cookie", KEY_BOOL, NULL, 0, 0},
+	{"time_zone", KEY_STRING, NULL, 0, 0},
+	{"app_case_url", KEY_STRING, NULL, 0, 0},
 };
 #define NKEYS ((int) (sizeof(keys) / sizeof(keys[0])))
+
+static void
+copy_admin_listen(GbnwConfig *cfg, const GbnwConfig *tmp)
+{
+	memcpy(cfg->admin_listen, tmp->listen, sizeof(cfg->admin_listen));
+	cfg->admin_addr = tmp->addr;
+	cfg->admin_addrlen = tmp->addrlen;
+	cfg->admin_ipv6 = tmp->ipv6;
+	cfg->admin_loopback = tmp->loopback;
+}
 
 void
 gbnw_config_defaults(GbnwConfig *cfg)
@@ -105,6 +124,17 @@ gbnw_config_defaults(GbnwConfig *cfg)
 	cfg->db_connect_timeout_s = 5;
 	cfg->db_lock_timeout_ms = 5000;
 	cfg->log_requests = false;
+	{
+		GbnwConfig	tmp;
+
+		memset(&tmp, 0, sizeof(tmp));
+		(void) gbnw_parse_listen("127.0.0.1:8089", &tmp, err, sizeof(err));
+		copy_admin_listen(cfg, &tmp);
+	}
+	cfg->admin_session_idle_s = 30 * 60;
+	cfg->admin_session_max_s = 12 * 3600;
+	cfg->admin_login_lockout_s = 15 * 60;
+	cfg->time_zone = strdup("Asia/Jakarta");
 }
 
 void
@@ -114,6 +144,10 @@ gbnw_config_free(GbnwConfig *cfg)
 	free(cfg->meta_app_secret_file);
 	free(cfg->meta_verify_token_file);
 	free(cfg->waha_hmac_key_file);
+	free(cfg->admin_conninfo);
+	free(cfg->time_zone);
+	free(cfg->app_case_url);
+	cfg->admin_conninfo = cfg->time_zone = cfg->app_case_url = NULL;
 	cfg->conninfo = cfg->meta_app_secret_file = NULL;
 	cfg->meta_verify_token_file = cfg->waha_hmac_key_file = NULL;
 }
@@ -361,20 +395,36 @@ set_key(GbnwConfig *cfg, int k, const char *value, char *err, size_t errlen)
 	switch (d->type)
 	{
 		case KEY_LISTEN:
-			if (!gbnw_parse_listen(value, cfg, err, errlen))
+			if (strcmp(d->name, "admin_listen") == 0)
+			{
+				GbnwConfig	tmp;
+
+				memset(&tmp, 0, sizeof(tmp));
+				if (!gbnw_parse_listen(value, &tmp, err, errlen))
+					return false;
+				copy_admin_listen(cfg, &tmp);
+			}
+			else if (!gbnw_parse_listen(value, cfg, err, errlen))
 				return false;
 			break;
 		case KEY_STRING:
 		case KEY_PATH:
 			if (strcmp(d->name, "conninfo") == 0)
 				str = &cfg->conninfo;
+			else if (strcmp(d->name, "admin_conninfo") == 0)
+				str = &cfg->admin_conninfo;
+			else if (strcmp(d->name, "time_zone") == 0)
+				str = &cfg->time_zone;
+			else if (strcmp(d->name, "app_case_url") == 0)
+				str = &cfg->app_case_url;
 			else if (strcmp(d->name, "meta_app_secret_file") == 0)
 				str = &cfg->meta_app_secret_file;
 			else if (strcmp(d->name, "meta_verify_token_file") == 0)
 				str = &cfg->meta_verify_token_file;
 			else
 				str = &cfg->waha_hmac_key_file;
-			if (d->type == KEY_PATH && value[0] == '\0')
+			if ((d->type == KEY_PATH || strcmp(d->name, "admin_conninfo") == 0 ||
+				 strcmp(d->name, "app_case_url") == 0) && value[0] == '\0')
 			{
 				free(*str);
 				*str = NULL;	/* empty: endpoint off */
@@ -456,6 +506,12 @@ set_key(GbnwConfig *cfg, int k, const char *value, char *err, size_t errlen)
 				cfg->maintenance_interval_ms = (int) n;
 			else if (strcmp(d->name, "db_connect_timeout") == 0)
 				cfg->db_connect_timeout_s = (int) ((n + 999) / 1000);
+			else if (strcmp(d->name, "admin_session_idle") == 0)
+				cfg->admin_session_idle_s = (int) ((n + 999) / 1000);
+			else if (strcmp(d->name, "admin_session_max") == 0)
+				cfg->admin_session_max_s = (int) ((n + 999) / 1000);
+			else if (strcmp(d->name, "admin_login_lockout") == 0)
+				cfg->admin_login_lockout_s = (int) ((n + 999) / 1000);
 			else
 				cfg->db_lock_timeout_ms = (int) n;
 			break;
@@ -468,6 +524,8 @@ set_key(GbnwConfig *cfg, int k, const char *value, char *err, size_t errlen)
 			}
 			if (strcmp(d->name, "log_requests") == 0)
 				cfg->log_requests = b;
+			else if (strcmp(d->name, "admin_secure_cookie") == 0)
+				cfg->admin_secure_cookie = b;
 			else
 				gbnw_log_debug = b;
 			break;
@@ -475,6 +533,41 @@ set_key(GbnwConfig *cfg, int k, const char *value, char *err, size_t errlen)
 	if (k < (int) (sizeof(cfg->set) / sizeof(cfg->set[0])))
 		cfg->set[k] = true;
 	return true;
+}
+
+/*
+ * admin_conninfo: a libpq connection string without user and password
+ * (the login gives them) and without a passfile (no stored password).
+ */
+static bool
+admin_conninfo_ok(const char *ci, const char *name, char *err, size_t errlen)
+{
+	char	   *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(ci, &perr);
+	PQconninfoOption *o;
+	bool		ok = true;
+
+	if (opts == NULL)
+	{
+		/* libpq's message may quote the string: not repeated */
+		seterr(err, errlen, "%s: admin_conninfo is not a valid connection string", name);
+		PQfreemem(perr);
+		return false;
+	}
+	for (o = opts; o->keyword != NULL; o++)
+	{
+		if (o->val != NULL &&
+			(strcmp(o->keyword, "user") == 0 || strcmp(o->keyword, "password") == 0 ||
+			 strcmp(o->keyword, "passfile") == 0))
+		{
+			seterr(err, errlen, "%s: admin_conninfo must not set %s: the page logs in as the role and password the user gives",
+				   name, o->keyword);
+			ok = false;
+			break;
+		}
+	}
+	PQconninfoFree(opts);
+	return ok;
 }
 
 /*
@@ -677,10 +770,28 @@ gbnw_config_parse(const char *text, size_t len, const char *name,
 		return false;
 	}
 	if (cfg->meta_app_secret_file == NULL && cfg->waha_hmac_key_file == NULL &&
-		cfg->meta_verify_token_file == NULL)
+		cfg->meta_verify_token_file == NULL && cfg->admin_conninfo == NULL)
 	{
-		seterr(err, errlen, "%s: nothing to serve: set meta_app_secret_file (and meta_verify_token_file) and/or waha_hmac_key_file",
+		seterr(err, errlen, "%s: nothing to serve: set meta_app_secret_file (and meta_verify_token_file) and/or waha_hmac_key_file, or admin_conninfo for the Notifications page",
 			   name);
+		return false;
+	}
+	if (cfg->admin_conninfo != NULL && !admin_conninfo_ok(cfg->admin_conninfo, name, err, errlen))
+		return false;
+	if (cfg->time_zone == NULL || cfg->time_zone[0] == '\0' || strlen(cfg->time_zone) > 64)
+	{
+		seterr(err, errlen, "%s: time_zone must be a time zone name such as Asia/Jakarta", name);
+		return false;
+	}
+	if (cfg->app_case_url != NULL && strncmp(cfg->app_case_url, "https://", 8) != 0 &&
+		strncmp(cfg->app_case_url, "http://", 7) != 0)
+	{
+		seterr(err, errlen, "%s: app_case_url must start with https:// or http://", name);
+		return false;
+	}
+	if (cfg->admin_conninfo != NULL && cfg->admin_session_idle_s > cfg->admin_session_max_s)
+	{
+		seterr(err, errlen, "%s: admin_session_idle is longer than admin_session_max", name);
 		return false;
 	}
 	if (cfg->max_body_memory < cfg->max_body_size)

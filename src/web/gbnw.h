@@ -65,7 +65,20 @@ typedef struct GbnwConfig
 	int			db_connect_timeout_s;
 	int			db_lock_timeout_ms;
 	bool		log_requests;
-	bool		set[32];		/* which keys the file set (index: key number) */
+	/* the Notifications page (admin_*.c): on when admin_conninfo is set */
+	char		admin_listen[128];
+	struct sockaddr_storage admin_addr;
+	socklen_t	admin_addrlen;
+	bool		admin_ipv6;
+	bool		admin_loopback;
+	char	   *admin_conninfo;	/* no user, no password: the login gives them */
+	int			admin_session_idle_s;
+	int			admin_session_max_s;
+	int			admin_login_lockout_s;
+	bool		admin_secure_cookie;	/* behind https: __Host- cookie, Secure */
+	char	   *time_zone;
+	char	   *app_case_url;	/* {case_id} is replaced */
+	bool		set[40];		/* which keys the file set (index: key number) */
 } GbnwConfig;
 
 extern void gbnw_config_defaults(GbnwConfig *cfg);

@@ -35,6 +35,7 @@
 #include <microhttpd.h>
 #include <openssl/opensslv.h>
 
+#include "admin.h"
 #include "gbnw.h"
 
 static void
@@ -165,6 +166,28 @@ main(int argc, char **argv)
 				 ep.waha_hmac_key.data ? "on" : "off",
 				 cfg.threads, cfg.max_connections, cfg.max_body_size);
 	}
+	if (cfg.admin_conninfo != NULL)
+	{
+		char		host[128];
+		char	   *colon;
+
+		if (!gbnw_admin_start(&cfg, err, sizeof(err)))
+		{
+			gbnw_log(GBNW_FATAL, "%s", err);
+			gbnw_http_stop();
+			return 1;
+		}
+		snprintf(host, sizeof(host), "%s", cfg.admin_listen);
+		colon = strrchr(host, ':');
+		if (colon)
+			*colon = '\0';
+		gbnw_log(GBNW_LOG, "Notifications page on %s:%u (sessions: idle %d s, at most %d s; time zone %s)",
+				 host, gbnw_admin_port(), cfg.admin_session_idle_s, cfg.admin_session_max_s,
+				 cfg.time_zone);
+		if (!cfg.admin_loopback)
+			gbnw_log(GBNW_WARNING, "the Notifications page listens on a non-loopback address (%s): put the reverse proxy (TLS) in front and keep this port private",
+					 cfg.admin_listen);
+	}
 	if (!cfg.loopback)
 		gbnw_log(GBNW_WARNING, "listening on a non-loopback address (%s): put the reverse proxy (TLS, the public name) in front and keep this port private",
 				 cfg.listen);
@@ -185,7 +208,10 @@ main(int argc, char **argv)
 		if (sig < 0)
 		{
 			if (errno == EAGAIN)
+			{
 				gbnw_db_maintenance();
+				admin_sessions_sweep();
+			}
 			continue;
 		}
 		if (sig == SIGHUP)
@@ -197,6 +223,7 @@ main(int argc, char **argv)
 		break;
 	}
 
+	gbnw_admin_stop();
 	gbnw_http_stop();
 	gbnw_db_close_thread();
 	gbnw_secret_free(&ep.meta_app_secret);

@@ -94,14 +94,13 @@ bin="$("$bench_pg_config" --bindir)/guestbook_notify_web"
 runuser -u postgres -- bash -c 'echo $$ >"$1"; shift; exec "$@"' web "$work/web/pid" \
 	"$bin" --config "$work/web/web.conf" >"$work/web/web.log" 2>&1 &
 for _ in $(seq 100); do
-	grep -q 'admin.*listening on\|listening on.*admin' "$work/web/web.log" 2>/dev/null && break
+	grep -q 'Notifications page on' "$work/web/web.log" 2>/dev/null && break
 	sleep 0.1
 done
 web_pid=$(cat "$work/web/pid")
-admin_port=$(grep 'admin.*listening on\|listening on.*admin' "$work/web/web.log" \
-	| sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' | head -n1)
+admin_port=$(sed -n 's/.*Notifications page on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/web/web.log" | head -n1)
 [ -n "$admin_port" ] || { cat "$work/web/web.log" >&2; exit 1; }
-echo "   $(grep 'listening on' "$work/web/web.log" | sed 's/.*LOG:  //' | tr '\n' ';')"
+echo "   $(grep 'Notifications page on' "$work/web/web.log" | sed 's/.*LOG:  //')"
 
 conds=$(bench_conditions)
 psql_pg -c 'SELECT pg_stat_statements_reset()' >/dev/null

@@ -57,9 +57,8 @@ $node->safe_psql('postgres', slurp_file("$ROOT/tests/browser/page_roles.sql")
 my $web = GuestbookNotifyWeb->start($node, meta_secret => $SECRET,
 	conf => { maintenance_interval => '1s', admin_listen => '127.0.0.1:0',
 		admin_conninfo => sprintf('host=%s port=%d dbname=postgres', $node->host, $node->port) });
-ok($web->wait_log(qr/admin.*listening on [^\s]+:\d+/, 10), 'the daemon logs its admin listener');
-my ($admin_port) = $web->log =~ /admin\S*\s+listening on [^\s]+:(\d+)/;
-$admin_port //= ($web->log =~ /listening on [^\s]+:(\d+)[^\n]*admin/)[0];
+ok($web->wait_log(qr/Notifications page on [^\s]+:\d+/, 10), 'the daemon logs its admin listener');
+my ($admin_port) = $web->log =~ /Notifications page on [^\s]+:(\d+)/;
 ok($admin_port, "the admin listener's port: " . ($admin_port // 'none'));
 
 # --- real failures --------------------------------------------------------------

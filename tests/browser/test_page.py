@@ -140,8 +140,16 @@ class Page:
         self.d.get(self.base + path)
 
     def shot(self, name):
+        """A screenshot of the whole page (the window made as tall as the
+        document), and the HTML beside it (name.html) for a look later."""
         path = os.path.join(self.out, name)
+        h = self.d.execute_script("return Math.max(document.documentElement.scrollHeight,"
+                                  " document.body ? document.body.scrollHeight : 0)")
+        self.d.set_window_size(1366, max(900, min(int(h or 900) + 140, 6000)))
         self.d.save_screenshot(path)
+        self.d.set_window_size(1366, 900)
+        with open(os.path.splitext(path)[0] + ".html", "w", encoding="utf-8") as fh:
+            fh.write(self.d.page_source)
         self.tap.diag("screenshot: %s" % path)
         return path
 
@@ -312,10 +320,10 @@ def run(args, tap):
         tap.ok(old is not None, "the failed row is still in the Gagal tab (resend keeps it, with its audit)")
         p.go("/n/%s" % rid)
         log = p.el("#actions-log")
-        tap.ok(log is not None and admin_role in log.text and "resend" in (log.text + log.get_attribute("innerHTML")).lower()
-               or (log is not None and admin_role in log.text and "Kirim ulang" in log.text),
+        tap.ok(log is not None and admin_role in log.text
+               and re.search(r"Kirim ulang|resend", log.text, re.I) is not None,
                "the old row's action log records the resend by %s" % admin_role,
-               log.text[:1000] if log else None)
+               log.text[:1000] if log is not None else None)
         tap.ok(new_id and new_id in p.d.page_source, "the old row's detail links to the new one")
         p.shot("detail_after_resend.png")
     finally:

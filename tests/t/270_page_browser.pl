@@ -19,6 +19,7 @@ use File::Path qw(make_path);
 use GuestbookNotify;
 use GuestbookNotifyWeb;
 use IPC::Run;
+use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -87,6 +88,8 @@ ok(gbn_wait_until($node,
 ok(gbn_wait_until($node,
 	"SELECT delivery_status FROM guestbook_notify.notification_queue WHERE id = '$ok_id'",
 	'delivered', 30), 'a third was delivered');
+note('the late failure as stored: ' . $node->safe_psql('postgres',
+	"SELECT delivery_error FROM guestbook_notify.notification_queue WHERE id = '$late'"));
 # from now on Sari's messages arrive: the resend will be delivered
 $mock->http_json('POST', '/_mock/webhooks', {
 	meta_url => $web->url . '/webhooks/meta',
@@ -96,7 +99,7 @@ $mock->http_json('POST', '/_mock/webhooks', {
 # --- the browser ---------------------------------------------------------------------
 my $out = "$PostgreSQL::Test::Utils::tmp_check/browser";
 make_path($out);
-my @psql = ('psql', '-X', '-h', $node->host, '-p', $node->port,
+my @psql = ('psql', '-X', '-h', $node->host, '-p', '' . $node->port,
 	'-d', 'postgres');
 my @cmd = ('/usr/bin/python3', $TEST, '--url', "http://127.0.0.1:$admin_port",
 	'--admin', "$ADMIN:$ADMIN_PW", '--viewer', "$VIEWER:$VIEWER_PW", '--out', $out,

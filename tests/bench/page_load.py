@@ -93,6 +93,8 @@ def main():
     ap.add_argument("--password", required=True)
     ap.add_argument("-n", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--max-seconds", type=float, default=40,
+                    help="stop a scenario after this long (at least 20 timed requests)")
     ap.add_argument("--cases", type=int, default=250000, help="case codes K0000001..K<cases>")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -137,12 +139,15 @@ def main():
         scenarios.append(("Terkirim page 2", lambda: sent_p2))
 
     results = []
-    print("%-26s %8s %8s %8s %8s  %s" % ("scenario", "p50 ms", "p95 ms", "max ms", "rows", "bytes"))
+    print("%-26s %8s %8s %8s %5s %5s  %s" % ("scenario", "p50 ms", "p95 ms", "max ms", "n", "rows", "bytes"))
     for name, mk in scenarios:
         times = []
         nrows = None
         size = 0
+        started = time.time()
         for i in range(args.warmup + args.n):
+            if len(times) >= 20 and time.time() - started > args.max_seconds:
+                break
             p = mk()
             t0 = time.perf_counter()
             st, _, body = c.request("GET", p)
@@ -157,7 +162,8 @@ def main():
              "mean": statistics.mean(times), "n": len(times), "rows_last": nrows, "bytes_last": size,
              "example": mk()}
         results.append(r)
-        print("%-26s %8.1f %8.1f %8.1f %8s  %d" % (name, r["p50"], r["p95"], r["max"], nrows, size), flush=True)
+        print("%-26s %8.1f %8.1f %8.1f %5d %5s  %d" % (name, r["p50"], r["p95"], r["max"], r["n"], nrows, size),
+              flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"scenarios": results}, fh, indent=1)

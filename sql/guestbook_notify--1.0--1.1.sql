@@ -4859,6 +4859,16 @@ BEGIN
 END;
 $$;
 
+-- the trigger/template filter's choices
+CREATE FUNCTION guestbook_notify.page_templates()
+RETURNS SETOF text
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT t.key FROM guestbook_notify.templates t ORDER BY t.key
+$$;
+
 /*
  * 1.0 -> 1.1, part 2 (src/sql/upgrade/1.0--1.1-after.sql): the app's
  * triggers move to _trg_event(), then 1.0's trigger functions go.  Only

@@ -81,7 +81,7 @@ echo "== the page's admin role"
 psql_pg -v admin="$admin" -v admin_pw="'$admin_pw'" -v viewer=bench_page_viewer \
 	-v viewer_pw="'unused-$admin_pw'" -f "$bench_here/tests/browser/page_roles.sql"
 # password login for the page's roles (scram), trust for the rest as before
-sed -i "1i local all $admin scram-sha-256" "$work/data/pg_hba.conf"
+sed -i "1i local all +guestbook_viewer scram-sha-256" "$work/data/pg_hba.conf"
 psql_pg -c 'SELECT pg_reload_conf()' >/dev/null
 
 mkdir -p "$work/web"

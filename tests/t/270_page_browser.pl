@@ -48,7 +48,7 @@ ok(defined gbn_wait_worker($node, 30), 'the worker runs');
 # scram for them, trust for the test's own superuser as before
 my $hba = slurp_file($node->data_dir . '/pg_hba.conf');
 open(my $fh, '>', $node->data_dir . '/pg_hba.conf') or die $!;
-print $fh "local all $ADMIN,$VIEWER scram-sha-256\nhost all $ADMIN,$VIEWER 127.0.0.1/32 scram-sha-256\n$hba";
+print $fh "local all +guestbook_viewer scram-sha-256\nhost all +guestbook_viewer 127.0.0.1/32 scram-sha-256\n$hba";
 close $fh;
 $node->reload;
 $node->safe_psql('postgres', slurp_file("$ROOT/tests/browser/page_roles.sql")

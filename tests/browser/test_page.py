@@ -259,6 +259,13 @@ def run(args, tap):
         tap.ok(wa and wa[0].get_attribute("href").startswith("https://wa.me/%s?text=" % args.resend_number),
                "the failed row offers click-to-chat to wa.me/%s" % args.resend_number,
                [a.get_attribute("href") for a in wa])
+        # the refused one's recipient is named 'Dewi <b>Operator</b>' and its
+        # case's visitor '<script>...': text on the page, never markup
+        xr = p.row(failed_ids[0])
+        tap.ok(xr is not None and not xr.find_elements("css selector", "b, script")
+               and "<b" in xr.text and p.d.title != "pwned",
+               "markup in a name is shown as text (no <b>, no script ran)",
+               xr.get_attribute("innerHTML")[:800] if xr is not None else None)
         list_url = p.d.current_url
         p.shot("list.png")
         p.axe("list (Gagal tab)")

@@ -150,6 +150,8 @@ is(gbn_query_row($node, "SELECT count(*) AS n FROM guestbook_notify.notification
 	1, 'one click, one new row');
 is(scalar @{ $mock->requests(number => $SARI) }, 2,
 	'the mock saw Sari\'s message twice (the first send, the resend)');
+gbn_openapi_ok($mock, 'every request the mock received (4 sends) validates against Meta\'s OpenAPI spec',
+	min => 4);
 
 $web->stop;
 $node->stop;

@@ -109,6 +109,7 @@ typedef struct AdminSession
 {
 	bool		used;
 	bool		dead;			/* ended: freed when no request holds it */
+	bool		expired;		/* timed out: connection closed, id kept a while */
 	int			refs;
 	pthread_mutex_t lock;		/* held by the request using conn */
 	char		id[ADMIN_TOKEN_LEN + 1];

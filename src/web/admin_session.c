@@ -49,6 +49,8 @@ typedef struct Throttle
 static Throttle throttle[THROTTLE_SLOTS];
 static pthread_mutex_t throttle_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void session_free(AdminSession *s);
+
 static time_t
 now_s(void)
 {
@@ -317,14 +319,16 @@ admin_login(const char *role, const char *password, const char *ip, AdminSession
 	PQclear(res);
 
 	pthread_mutex_lock(&table_lock);
-	for (i = 0; i < ADMIN_MAX_SESSIONS; i++)
-	{
+	for (i = 0; i < ADMIN_MAX_SESSIONS && s == NULL; i++)
 		if (!sessions[i].used)
+			s = &sessions[i];
+	/* else the slot of a session that timed out (its id is forgotten) */
+	for (i = 0; i < ADMIN_MAX_SESSIONS && s == NULL; i++)
+		if (sessions[i].used && sessions[i].expired && sessions[i].refs == 0)
 		{
 			s = &sessions[i];
-			break;
+			session_free(s);
 		}
-	}
 	if (s == NULL)
 	{
 		pthread_mutex_unlock(&table_lock);
@@ -339,6 +343,7 @@ admin_login(const char *role, const char *password, const char *ip, AdminSession
 	}
 	s->used = true;
 	s->dead = false;
+	s->expired = false;
 	s->refs = 1;
 	snprintf(s->role, sizeof(s->role), "%s", role);
 	s->conn = conn;
@@ -367,6 +372,7 @@ session_free(AdminSession *s)
 	OPENSSL_cleanse(s->csrf, sizeof(s->csrf));
 	s->used = false;
 	s->dead = false;
+	s->expired = false;
 	s->refs = 0;
 }
 
@@ -401,7 +407,7 @@ admin_session_get(const char *cookie_value, bool *expired)
 			break;
 		}
 	}
-	if (s != NULL && timed_out(s, now))
+	if (s != NULL && (s->expired || timed_out(s, now)))
 	{
 		*expired = true;
 		s->dead = true;
@@ -442,7 +448,11 @@ admin_session_end(AdminSession *s)
 	pthread_mutex_unlock(&table_lock);
 }
 
-/* the maintenance: close the connections of sessions that timed out */
+/*
+ * The maintenance: close the connections of sessions that timed out.  The
+ * slot keeps the id a while (as long as admin_session_max), so that the
+ * next request of that browser hears "session ended" rather than "log in".
+ */
 void
 admin_sessions_sweep(void)
 {
@@ -456,11 +466,19 @@ admin_sessions_sweep(void)
 	{
 		AdminSession *s = &sessions[i];
 
-		if (s->used && (s->dead || timed_out(s, now)))
+		if (!s->used || s->refs > 0)
+			continue;
+		if (s->dead)
+			session_free(s);
+		else if (s->expired && now - s->last_seen > scfg->admin_session_max_s)
+			session_free(s);
+		else if (!s->expired && timed_out(s, now))
 		{
-			s->dead = true;
-			if (s->refs == 0)
-				session_free(s);
+			if (s->conn)
+				PQfinish(s->conn);
+			s->conn = NULL;
+			OPENSSL_cleanse(s->csrf, sizeof(s->csrf));
+			s->expired = true;
 		}
 	}
 	pthread_mutex_unlock(&table_lock);

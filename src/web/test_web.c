@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "admin.h"
 #include "gbnw.h"
 
 static int	n_tests = 0;
@@ -444,6 +445,93 @@ test_secrets(void)
 	rmdir(dir);
 }
 
+/* the Notifications page: times, HTML and CSV escaping, its configuration keys */
+static bool
+admin_parse(const char *txt, const char *name, GbnwConfig *cfg, char *err, size_t errlen)
+{
+	return gbnw_config_parse(txt, strlen(txt), name, cfg, err, errlen);
+}
+
+static void
+test_admin(void)
+{
+	char		t[64];
+	Buf			b;
+	GbnwConfig	cfg;
+	char		err[600];
+	bool		r;
+
+	ok(admin_format_time("2026-11-25 16:15:00.123+07", "Asia/Jakarta", LANG_ID, t, sizeof(t)) &&
+	   strcmp(t, "25 Nov 2026 16.15 WIB") == 0, "time: text form, WIB (%s)", t);
+	ok(admin_format_time("2026-12-02T09:05:59.5+08:00", "Asia/Makassar", LANG_ID, t, sizeof(t)) &&
+	   strcmp(t, "2 Des 2026 09.05 WITA") == 0, "time: jsonb form, WITA, Indonesian month (%s)", t);
+	ok(admin_format_time("2026-08-17 10:00:00+09", "Asia/Jayapura", LANG_EN, t, sizeof(t)) &&
+	   strcmp(t, "17 Aug 2026 10:00 WIT") == 0, "time: English (%s)", t);
+	ok(admin_format_time("2026-05-01 00:00:00+00", "UTC", LANG_ID, t, sizeof(t)) &&
+	   strcmp(t, "1 Mei 2026 00.00 UTC") == 0, "time: UTC (%s)", t);
+	ok(admin_format_time("2026-05-01 00:00:00+05:30", "Asia/Kolkata", LANG_EN, t, sizeof(t)) &&
+	   strcmp(t, "1 May 2026 00:00 UTC+5:30") == 0, "time: another zone (%s)", t);
+	ok(!admin_format_time("yesterday", "Asia/Jakarta", LANG_ID, t, sizeof(t)) && strcmp(t, "-") == 0,
+	   "time: garbage is \"-\"");
+
+	buf_init(&b);
+	buf_html(&b, "<script>alert(\"x\")</script>&'");
+	ok(b.data && strcmp(b.data, "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;") == 0,
+	   "html: escaped (%s)", b.data ? b.data : "");
+	buf_free(&b);
+	buf_url(&b, "a b/é?&=");
+	ok(b.data && strcmp(b.data, "a%20b%2F%C3%A9%3F%26%3D") == 0, "url: encoded (%s)", b.data ? b.data : "");
+	buf_free(&b);
+	{
+		static const char *const in[] = {"=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "a\"b", "ok"};
+		static const char *const want[] = {"\"'=1+1\"", "\"'+1\"", "\"'-1\"", "\"'@SUM(A1)\"",
+		"\"'\tx\"", "\"'\rx\"", "\"a\"\"b\"", "\"ok\""};
+		int			i;
+
+		for (i = 0; i < 8; i++)
+		{
+			buf_csv_cell(&b, in[i]);
+			ok(b.data && strcmp(b.data, want[i]) == 0, "csv: cell %d made safe (%s)", i, b.data ? b.data : "");
+			buf_free(&b);
+		}
+	}
+
+	gbnw_config_defaults(&cfg);
+	r = admin_parse("conninfo = 'dbname=x'\nadmin_conninfo = 'host=/tmp dbname=x'\n"
+						  "admin_listen = 127.0.0.1:9999\nadmin_session_idle = 5min\n"
+						  "admin_session_max = 2h\ntime_zone = Asia/Makassar\n", "t.conf",
+						  &cfg, err, sizeof(err));
+	ok(r && cfg.admin_session_idle_s == 300 && cfg.admin_session_max_s == 7200 &&
+	   strcmp(cfg.time_zone, "Asia/Makassar") == 0 && strcmp(cfg.admin_listen, "127.0.0.1:9999") == 0,
+	   "config: the page's keys (%s)", r ? "ok" : err);
+	gbnw_config_free(&cfg);
+	gbnw_config_defaults(&cfg);
+	r = admin_parse("conninfo = 'dbname=x'\nadmin_conninfo = 'dbname=x user=postgres'\n",
+						  "t.conf", &cfg, err, sizeof(err));
+	ok(!r && strstr(err, "must not set user") != NULL, "config: admin_conninfo with a user refused (%s)", err);
+	gbnw_config_free(&cfg);
+	gbnw_config_defaults(&cfg);
+	r = admin_parse("conninfo = 'dbname=x'\nadmin_conninfo = 'dbname=x password=p'\n",
+						  "t.conf", &cfg, err, sizeof(err));
+	ok(!r && strstr(err, "must not set password") != NULL && strstr(err, "=p") == NULL,
+	   "config: admin_conninfo with a password refused, not repeated (%s)", err);
+	gbnw_config_free(&cfg);
+	gbnw_config_defaults(&cfg);
+	r = admin_parse("conninfo = 'dbname=x'\nadmin_conninfo = 'dbname=x'\nadmin_session_idle = 2h\n",
+						  "t.conf", &cfg, err, sizeof(err));
+	ok(r, "config: idle 2h under the default max 12h (%s)", r ? "ok" : err);
+	gbnw_config_free(&cfg);
+	gbnw_config_defaults(&cfg);
+	r = admin_parse("conninfo = 'dbname=x'\nadmin_conninfo = 'dbname=x'\nadmin_session_idle = 13h\n",
+						  "t.conf", &cfg, err, sizeof(err));
+	ok(!r && strstr(err, "admin_session_idle is longer") != NULL, "config: idle longer than max refused (%s)", err);
+	gbnw_config_free(&cfg);
+	gbnw_config_defaults(&cfg);
+	r = admin_parse("conninfo = 'dbname=x'\nadmin_conninfo = 'dbname=x'\n", "t.conf", &cfg, err, sizeof(err));
+	ok(r, "config: the page alone is something to serve (%s)", r ? "ok" : err);
+	gbnw_config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -452,6 +540,7 @@ main(void)
 	test_small_parsers();
 	test_config();
 	test_secrets();
+	test_admin();
 	printf("1..%d\n", n_tests);
 	if (n_failed)
 		printf("# %d of %d failed\n", n_failed, n_tests);

@@ -4,7 +4,9 @@
 -- full, a role without grants gets nothing), masking, tabs, search, keyset
 -- pagination, actions and their log (who, when, what).
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS guestbook_notify;
+RESET client_min_messages;
 \set SHOW_CONTEXT never
 
 -- the grants of the README, "Roles of the page"
@@ -13,7 +15,7 @@ CREATE ROLE regress_gbn_page_admin;
 CREATE ROLE regress_gbn_page_none;
 GRANT USAGE ON SCHEMA guestbook_notify
 	TO regress_gbn_page_viewer, regress_gbn_page_admin, regress_gbn_page_none;
-GRANT EXECUTE ON FUNCTION guestbook_notify.page_status(), guestbook_notify.page_counts(jsonb),
+GRANT EXECUTE ON FUNCTION guestbook_notify.page_status(), guestbook_notify.page_counts(jsonb, integer, text),
 	guestbook_notify.page_list(text, jsonb, timestamptz, uuid, integer),
 	guestbook_notify.page_overdue(integer), guestbook_notify.page_detail(uuid),
 	guestbook_notify.page_opt_outs(), guestbook_notify.page_templates()

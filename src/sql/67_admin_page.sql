@@ -8,7 +8,8 @@
  * and do.
  *
  *	 page_status()			  queue length, oldest pending age, the workers' state
- *	 page_counts(filter)	  per tab, counted up to 10,000
+ *	 page_counts(filter, cap, only_tab)
+ *							  per tab, counted up to cap (1,000)
  *	 page_list(tab, filter, after_created, after_id, limit)
  *							  one page of a tab, newest first, keyset
  *	 page_overdue(limit)	  the "Terlambat" tab (sla_overdue)
@@ -56,15 +57,21 @@ SELECT pg_catalog.pg_extension_config_dump('guestbook_notify.page_actions_id_seq
  * The list is ORDER BY created_at DESC, id DESC within a tab.  A row's tab
  * is coalesce(delivery_status, status) but for the pending ones (waiting,
  * in flight, held: few rows, filtered) -- one index serves every tab with
- * its date range; another serves "all".  The searches: a case code prefix,
+ * its date range; another serves "all".  Both carry the status, the
+ * delivery status (an index-only scan cannot compute the expression
+ * otherwise), the template and the recipient role (INCLUDE): the counts and
+ * a page's ids are index-only scans, whatever the filter; the rows of the
+ * page are read after.  The searches: a case code prefix,
  * the last digits of a number (reverse), a name prefix.  "Is being sent
  * again" (the attention tab leaves those out) uses 66's resent_from index.
  */
 CREATE INDEX notification_queue_page_state_idx
 	ON guestbook_notify.notification_queue
-	((coalesce(delivery_status, status)), created_at, id);
+	((coalesce(delivery_status, status)), created_at, id)
+	INCLUDE (status, delivery_status, template_key, recipient_role);
 CREATE INDEX notification_queue_page_created_idx
-	ON guestbook_notify.notification_queue (created_at, id);
+	ON guestbook_notify.notification_queue (created_at, id)
+	INCLUDE (status, delivery_status, template_key, recipient_role);
 CREATE INDEX notification_queue_page_case_code_idx
 	ON guestbook_notify.notification_queue
 	((upper(template_params ->> 'case_code')) text_pattern_ops);
@@ -129,6 +136,7 @@ DECLARE
 	w text;
 	v text;
 	digits text;
+	ix text;
 BEGIN
 	IF jsonb_typeof(f) <> 'object' THEN
 		RAISE EXCEPTION 'the filter must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
@@ -171,6 +179,10 @@ BEGIN
 		w := w || format(' AND q.created_at < %L::timestamptz', ((f ->> 'to')::date + 1)::text);
 	END IF;
 	v := btrim(coalesce(f ->> 'q', ''));
+	-- the waiting rows are few (the queue's length): a search filters them
+	-- (the "|| ''" keeps the planner off the search indexes, whose matches
+	-- may be many: a common name)
+	ix := CASE WHEN p_tab IN ('pending', 'sending', 'held') THEN ' || ''''' ELSE '' END;
 	IF v <> '' THEN
 		IF length(v) > 100 THEN
 			RAISE EXCEPTION 'the search is longer than 100 characters' USING ERRCODE = 'invalid_parameter_value';
@@ -178,13 +190,14 @@ BEGIN
 		digits := regexp_replace(v, '[\s+().-]', '', 'g');
 		IF digits ~ '^[0-9]{3,}$' THEN
 			-- the last digits of a number (or a case code of digits)
-			w := w || format(' AND (reverse(q.to_number) LIKE %L OR upper(q.template_params ->> ''case_code'') LIKE %L)',
-							 replace(replace(reverse(digits), '\', '\\'), '%', '\%') || '%',
-							 digits || '%');
+			w := w || format(' AND (reverse(q.to_number)%s LIKE %L OR upper(q.template_params ->> ''case_code'')%s LIKE %L)',
+							 ix, replace(replace(reverse(digits), '\', '\\'), '%', '\%') || '%',
+							 ix, digits || '%');
 		ELSE
-			w := w || format(' AND (upper(q.template_params ->> ''case_code'') LIKE %L OR lower(q.recipient_name) LIKE %L)',
+			w := w || format(' AND (upper(q.template_params ->> ''case_code'')%s LIKE %L OR lower(q.recipient_name)%s LIKE %L)',
+							 ix,
 							 replace(replace(replace(upper(v), '\', '\\'), '%', '\%'), '_', '\_') || '%',
-							 replace(replace(replace(lower(v), '\', '\\'), '%', '\%'), '_', '\_') || '%');
+							 ix, replace(replace(replace(lower(v), '\', '\\'), '%', '\%'), '_', '\_') || '%');
 		END IF;
 	END IF;
 	RETURN w;
@@ -229,41 +242,85 @@ BEGIN
 	  INTO v_workers
 	  FROM guestbook_notify.worker_status() w
 	 WHERE w.database = current_database();
-	-- escalations that end cancelled because the lead or kadis opted out
+	-- leads and kadis who opted out: their escalations end cancelled, the
+	-- admin must arrange another contact ("Kontak menolak notifikasi")
 	SELECT count(*) INTO v_optouts
-	  FROM guestbook_notify.opt_outs o;
+	  FROM guestbook_notify.opt_outs o
+	 WHERE EXISTS (SELECT 1 FROM guestbook_notify.notification_queue q
+					WHERE reverse(q.to_number) = reverse(o.number)
+					  AND q.to_number = o.number
+					  AND q.recipient_role IN ('lead', 'kadis'));
 	RETURN jsonb_build_object(
 		'queue_length', v_len,
 		'oldest_pending_s', CASE WHEN v_oldest IS NULL THEN NULL
 								 ELSE floor(extract(epoch FROM now() - v_oldest)) END,
 		'standby', pg_is_in_recovery(),
 		'workers', v_workers,
-		'opt_outs', v_optouts);
+		'opted_out_contacts', v_optouts);
 END;
 $$;
 
--- page_counts: per tab, counted up to 10,001 (the page shows "10.000+")
-CREATE FUNCTION guestbook_notify.page_counts(filter jsonb DEFAULT '{}')
-RETURNS TABLE (tab text, n bigint)
+/*
+ * page_counts: per tab (or only_tab), counted up to cap + 1 in the index's
+ * order (index-only scans): the page shows "1.000+"; the confirmation of an
+ * action on all matching rows asks for up to 10,000.  With a search, the
+ * tabs are counted among the newest cap + 1 rows that match it (one scan:
+ * a common name matches many rows of every tab); exact is false when there
+ * are more (the page shows "37+").
+ */
+CREATE FUNCTION guestbook_notify.page_counts(filter jsonb DEFAULT '{}', cap integer DEFAULT 1000,
+											 only_tab text DEFAULT NULL)
+RETURNS TABLE (tab text, n bigint, exact boolean)
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	t text;
+	v_counts jsonb;
+	v_total bigint;
+	v_search boolean := btrim(coalesce(filter ->> 'q', '')) <> '';
 BEGIN
+	IF cap IS NULL OR cap < 1 OR cap > 100000 THEN
+		RAISE EXCEPTION 'cap must be 1 to 100000' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF v_search AND only_tab IS NULL THEN
+		EXECUTE format(
+			'WITH m AS MATERIALIZED (SELECT guestbook_notify._page_tab_of(q) AS t,'
+			'        coalesce(q.delivery_status, q.status) = ''failed'''
+			'        AND NOT EXISTS (SELECT 1 FROM guestbook_notify.notification_queue r'
+			'                         WHERE r.resent_from = q.id) AS att'
+			'   FROM guestbook_notify.notification_queue q WHERE %s'
+			'  ORDER BY q.created_at DESC, q.id DESC LIMIT %s)'
+			'SELECT (SELECT coalesce(jsonb_object_agg(c.t, c.n), ''{}'')'
+			'          FROM (SELECT m.t, count(*) AS n FROM m GROUP BY m.t) c)'
+			'       || jsonb_build_object(''attention'', (SELECT count(*) FROM m WHERE m.att)),'
+			'       (SELECT count(*) FROM m)',
+			guestbook_notify._page_where('all', page_counts.filter), cap + 1)
+		   INTO v_counts, v_total;
+	END IF;
 	FOREACH t IN ARRAY ARRAY['attention', 'pending', 'sending', 'held', 'sent', 'delivered',
 							 'read', 'failed', 'cancelled', 'all'] LOOP
+		CONTINUE WHEN only_tab IS NOT NULL AND only_tab <> t;
 		tab := t;
-		EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM guestbook_notify.notification_queue q'
-					   ' WHERE %s LIMIT 10001) s',
-					   guestbook_notify._page_where(t, page_counts.filter))
-		   INTO n;
+		IF v_counts IS NOT NULL THEN
+			n := CASE WHEN t = 'all' THEN v_total ELSE coalesce((v_counts ->> t)::bigint, 0) END;
+			exact := v_total <= cap;
+		ELSE
+			EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM guestbook_notify.notification_queue q'
+						   ' WHERE %s ORDER BY q.created_at DESC, q.id DESC LIMIT %s) s',
+						   guestbook_notify._page_where(t, page_counts.filter), cap + 1)
+			   INTO n;
+			exact := n <= cap;
+		END IF;
 		RETURN NEXT;
 	END LOOP;
-	tab := 'overdue';
-	SELECT count(*) INTO n FROM guestbook_notify.sla_overdue;
-	RETURN NEXT;
+	IF only_tab IS NULL OR only_tab = 'overdue' THEN
+		tab := 'overdue';
+		SELECT count(*) INTO n FROM guestbook_notify.sla_overdue;
+		exact := true;
+		RETURN NEXT;
+	END IF;
 END;
 $$;
 
@@ -297,7 +354,11 @@ BEGIN
 	IF (after_created IS NULL) <> (after_id IS NULL) THEN
 		RAISE EXCEPTION 'the cursor is after_created and after_id together' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- the page's ids first (an index-only scan for the tabs and filters),
+	-- then its rows
 	RETURN QUERY EXECUTE format(
+		'WITH p AS MATERIALIZED (SELECT q.id, q.created_at FROM guestbook_notify.notification_queue q'
+		'   WHERE %s %s ORDER BY q.created_at DESC, q.id DESC LIMIT %s)'
 		'SELECT q.id, q.created_at, guestbook_notify._page_tab_of(q), q.status, q.delivery_status,'
 		'       q.template_key, q.recipient_role, guestbook_notify._page_mask_name(q.recipient_name),'
 		'       guestbook_notify._page_mask_number(coalesce(q.to_number, q.to_number_raw)),'
@@ -310,9 +371,8 @@ BEGIN
 		'       CASE WHEN $3 AND q.to_number IS NOT NULL'
 		'                 AND coalesce(q.delivery_status, q.status) = ''failed'''
 		'            THEN guestbook_notify._page_wa_link(q.to_number, q.message_text) END'
-		'  FROM guestbook_notify.notification_queue q'
-		' WHERE %s %s'
-		' ORDER BY q.created_at DESC, q.id DESC LIMIT %s',
+		'  FROM p JOIN guestbook_notify.notification_queue q ON q.id = p.id'
+		' ORDER BY p.created_at DESC, p.id DESC',
 		guestbook_notify._page_where(page_list.tab, page_list.filter),
 		CASE WHEN after_created IS NOT NULL THEN 'AND (q.created_at, q.id) < ($1, $2)' ELSE '' END,
 		lim)

@@ -11,7 +11,9 @@
  *	 admin_render.c		the growing buffer, HTML/URL/CSV escaping, the frame
  *	 admin_i18n.c		the page's words, Indonesian and English
  *	 admin_time.c		"25 Nov 2026 16.15 WIB"
- *	 admin_pages.c		login, list, detail, opt-outs (GET)
+ *	 admin_filter.c		the list's tabs and filter, checked and written back
+ *	 admin_pages.c		login, list, confirmation, opt-outs (GET)
+ *	 admin_detail.c		the detail of one notification (GET)
  *	 admin_actions.c	login, logout, actions, opt-in (POST)
  *	 admin_csv.c		the CSV export
  *	 admin_static.c		the style sheet and the refresh script
@@ -121,6 +123,7 @@ typedef struct AdminSession
 	bool		can_act;
 	bool		can_unmask;
 	char		flash[512];		/* shown once, after an action */
+	bool		trusted;		/* logged in by admin_trusted_header */
 } AdminSession;
 
 typedef enum LoginResult
@@ -161,6 +164,7 @@ typedef struct AdminCtx
 	bool		set_lang_cookie;
 	AdminSession *s;			/* NULL when not logged in */
 	char		ip[64];
+	bool		loopback;		/* the client is 127.0.0.0/8 or ::1 */
 } AdminCtx;
 
 extern const char *admin_cookie_name(const GbnwConfig *cfg);
@@ -188,6 +192,20 @@ extern int	admin_post_optin(AdminCtx *c);
 extern int	admin_csv_export(AdminCtx *c);
 extern int	admin_static(AdminCtx *c, const char *name);
 
+/* the tabs and recipient roles (admin_filter.c) */
+#define ADMIN_NTABS 11
+#define ADMIN_NROLES 4
+extern const char *const admin_tabs[ADMIN_NTABS];
+extern const char *const admin_roles[ADMIN_NROLES];
+extern const char *admin_tab_label_key(const char *tab);
+
+/* HTML pieces shared by the pages (admin_render.c, admin_filter.c) */
+extern void admin_hidden(Buf *b, const char *name, const char *value);
+extern void admin_fmt_time(AdminCtx *c, Buf *b, const char *pgtime);
+extern void admin_action_button(AdminCtx *c, Buf *b, const char *name, const char *value,
+								const char *label_key);
+extern int	admin_sql_error_page(AdminCtx *c, PGresult *res);
+
 /* the list's filter, shared by the list, the CSV and "all matching" */
 typedef struct ListFilter
 {
@@ -202,6 +220,7 @@ typedef struct ListFilter
 extern void admin_filter_read(const Form *f, ListFilter *lf);
 extern char *admin_filter_json(const ListFilter *lf);
 extern void admin_filter_query(Buf *b, const ListFilter *lf);
+extern void admin_filter_hidden(Buf *b, const ListFilter *lf);
 
 /* a statement on the session's connection; NULL result: the session ended */
 extern PGresult *admin_exec(AdminCtx *c, const char *sql, int nparams, const char *const *params);

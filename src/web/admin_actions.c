@@ -100,8 +100,9 @@ admin_post_logout(AdminCtx *c)
 	return admin_redirect(c, "/login", cookie);
 }
 
+/* the result of page_act() as the message shown once; the counts for the log */
 static void
-flash_result(AdminCtx *c, const char *action, const char *json)
+flash_result(AdminCtx *c, const char *action, const char *json, char *logline, size_t loglen)
 {
 	json_object *o = json_tokener_parse(json);
 	json_object *v;
@@ -134,6 +135,8 @@ flash_result(AdminCtx *c, const char *action, const char *json)
 			 T(c->lang, label), done, T(c->lang, "done_n"), skipped, T(c->lang, "skipped_n"),
 			 errors, T(c->lang, "errors_n"), first_error ? " - " : "",
 			 first_error ? first_error : "");
+	/* the log gets counts only: an error text may hold a number */
+	snprintf(logline, loglen, "%lld done, %lld skipped, %lld errors", done, skipped, errors);
 	if (o != NULL)
 		json_object_put(o);
 }
@@ -159,6 +162,7 @@ admin_post_act(AdminCtx *c)
 	int			i,
 				n = 0;
 	Buf			b;
+	bool		by_filter;
 
 	memset(&lf, 0, sizeof(lf));
 	if (row != NULL)
@@ -231,6 +235,7 @@ admin_post_act(AdminCtx *c)
 	params[3] = fj;
 	res = admin_exec(c, "SELECT guestbook_notify.page_act($1, $2::uuid[], $3, $4::jsonb)::text",
 					 4, params);
+	by_filter = fj != NULL;
 	buf_free(&ids);
 	free(fj);
 	if (res == NULL)
@@ -249,9 +254,13 @@ admin_post_act(AdminCtx *c)
 		PQclear(res);
 		return admin_send_html(c, denied ? MHD_HTTP_FORBIDDEN : MHD_HTTP_BAD_REQUEST, &b);
 	}
-	gbnw_log(GBNW_LOG, "page: role \"%s\" %s %s: %s", c->s->role, action,
-			 fj ? "all matching a filter" : "by id", PQgetvalue(res, 0, 0));
-	flash_result(c, action, PQgetvalue(res, 0, 0));
+	{
+		char		logline[128];
+
+		flash_result(c, action, PQgetvalue(res, 0, 0), logline, sizeof(logline));
+		gbnw_log(GBNW_LOG, "page: role \"%s\" %s %s: %s", c->s->role, action,
+				 by_filter ? "all matching a filter" : "by id", logline);
+	}
 	PQclear(res);
 	return admin_redirect(c, back, NULL);
 

@@ -114,6 +114,8 @@ static const Word words[] = {
 	{"resent_as", "dikirim ulang", "resent"},
 	{"opted_out", "Kontak menolak notifikasi", "Contact opted out"},
 	{"more", "lebih dari", "more than"},
+	{"opted_out_contacts", "kabid/lead atau kepala dinas menolak notifikasi: atur kontak lain",
+	"leads or heads of office opted out: arrange another contact"},
 	/* actions */
 	{"a_resend", "Kirim ulang", "Send again"},
 	{"a_requeue", "Antrekan lagi", "Queue again"},

@@ -24,212 +24,6 @@
 
 #include "admin.h"
 
-static const char *const tabs[] = {
-	"attention", "pending", "sending", "held", "sent", "delivered", "read", "failed",
-	"cancelled", "all", "overdue"
-};
-#define NTABS ((int) (sizeof(tabs) / sizeof(tabs[0])))
-
-static const char *const roles[] = {"operator", "lead", "kadis", "manual"};
-
-/* ----------------------------------------------------------------
- * The filter
- * ----------------------------------------------------------------
- */
-
-static void
-copy_param(const Form *f, const char *key, char *dst, size_t len)
-{
-	const char *v = admin_form_get(f, key);
-
-	dst[0] = '\0';
-	if (v != NULL && strlen(v) < len)
-		snprintf(dst, len, "%s", v);
-}
-
-static bool
-valid_date(const char *d)
-{
-	int			i;
-
-	if (strlen(d) != 10)
-		return false;
-	for (i = 0; i < 10; i++)
-	{
-		if (i == 4 || i == 7)
-		{
-			if (d[i] != '-')
-				return false;
-		}
-		else if (d[i] < '0' || d[i] > '9')
-			return false;
-	}
-	return true;
-}
-
-void
-admin_filter_read(const Form *f, ListFilter *lf)
-{
-	int			i;
-	bool		known = false;
-
-	copy_param(f, "tab", lf->tab, sizeof(lf->tab));
-	for (i = 0; i < NTABS; i++)
-		if (strcmp(lf->tab, tabs[i]) == 0)
-			known = true;
-	if (!known)
-		snprintf(lf->tab, sizeof(lf->tab), "attention");
-	copy_param(f, "template", lf->template_key, sizeof(lf->template_key));
-	copy_param(f, "role", lf->role, sizeof(lf->role));
-	known = false;
-	for (i = 0; i < 4; i++)
-		if (strcmp(lf->role, roles[i]) == 0)
-			known = true;
-	if (!known)
-		lf->role[0] = '\0';
-	copy_param(f, "from", lf->from, sizeof(lf->from));
-	if (!valid_date(lf->from))
-		lf->from[0] = '\0';
-	copy_param(f, "to", lf->to, sizeof(lf->to));
-	if (!valid_date(lf->to))
-		lf->to[0] = '\0';
-	copy_param(f, "q", lf->q, sizeof(lf->q));
-}
-
-/* the filter as the SQL functions take it (malloc'd) */
-char *
-admin_filter_json(const ListFilter *lf)
-{
-	json_object *o = json_object_new_object();
-	char	   *out;
-
-	if (o == NULL)
-		return NULL;
-	if (lf->template_key[0])
-		json_object_object_add(o, "template", json_object_new_string(lf->template_key));
-	if (lf->role[0])
-		json_object_object_add(o, "role", json_object_new_string(lf->role));
-	if (lf->from[0])
-		json_object_object_add(o, "from", json_object_new_string(lf->from));
-	if (lf->to[0])
-		json_object_object_add(o, "to", json_object_new_string(lf->to));
-	if (lf->q[0])
-		json_object_object_add(o, "q", json_object_new_string(lf->q));
-	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
-	return out;
-}
-
-/* "template=..&role=..&from=..&to=..&q=.." (without the tab), URL-encoded */
-void
-admin_filter_query(Buf *b, const ListFilter *lf)
-{
-	buf_add(b, "template=");
-	buf_url(b, lf->template_key);
-	buf_add(b, "&role=");
-	buf_url(b, lf->role);
-	buf_add(b, "&from=");
-	buf_url(b, lf->from);
-	buf_add(b, "&to=");
-	buf_url(b, lf->to);
-	buf_add(b, "&q=");
-	buf_url(b, lf->q);
-}
-
-static void
-hidden(Buf *b, const char *name, const char *value)
-{
-	buf_add(b, "<input type=\"hidden\" name=\"");
-	buf_html(b, name);
-	buf_add(b, "\" value=\"");
-	buf_html(b, value);
-	buf_add(b, "\">");
-}
-
-static void
-filter_hidden(Buf *b, const ListFilter *lf)
-{
-	hidden(b, "tab", lf->tab);
-	hidden(b, "template", lf->template_key);
-	hidden(b, "role", lf->role);
-	hidden(b, "from", lf->from);
-	hidden(b, "to", lf->to);
-	hidden(b, "q", lf->q);
-}
-
-static const char *
-tab_label_key(const char *tab)
-{
-	static char key[32];
-
-	snprintf(key, sizeof(key), "tab_%s", tab);
-	return key;
-}
-
-static void
-fmt_time(AdminCtx *c, Buf *b, const char *pgtime)
-{
-	char		t[64];
-
-	if (pgtime == NULL || pgtime[0] == '\0')
-	{
-		buf_add(b, "-");
-		return;
-	}
-	if (!admin_format_time(pgtime, c->cfg->time_zone, c->lang, t, sizeof(t)))
-	{
-		buf_html(b, pgtime);
-		return;
-	}
-	/* a valid datetime attribute: 2026-11-25T16:15:00+07:00 */
-	{
-		char		iso[40];
-		size_t		n = strlen(pgtime);
-		const char *off = pgtime + n;
-
-		while (off > pgtime + 16 && off[-1] != '+' && off[-1] != '-')
-			off--;
-		if (off > pgtime + 16 && n < 40)
-		{
-			snprintf(iso, sizeof(iso), "%.10sT%.8s%s%s", pgtime, pgtime + 11, off - 1,
-					 strlen(off) == 2 ? ":00" : "");
-			buf_add(b, "<time datetime=\"");
-			buf_html(b, iso);
-			buf_add(b, "\">");
-		}
-		else
-			buf_add(b, "<time>");
-	}
-	buf_html(b, t);
-	buf_add(b, "</time>");
-}
-
-static int
-sql_error_page(AdminCtx *c, PGresult *res)
-{
-	Buf			b;
-	const char *state;
-	bool		denied;
-
-	buf_init(&b);
-	if (res == NULL)
-	{
-		/* the connection broke: the session is over */
-		return admin_redirect(c, "/login?expired=1", NULL);
-	}
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	denied = state != NULL && strcmp(state, "42501") == 0;
-	admin_page_start(c, &b, T(c->lang, denied ? "forbidden" : "error"));
-	buf_add(&b, "<h1>");
-	buf_html(&b, T(c->lang, denied ? "forbidden" : "error"));
-	buf_add(&b, "</h1>\n<p id=\"error\">");
-	buf_html(&b, denied ? T(c->lang, "no_permission") : PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
-	buf_add(&b, "</p>\n");
-	admin_page_end(c, &b);
-	PQclear(res);
-	return admin_send_html(c, denied ? MHD_HTTP_FORBIDDEN : MHD_HTTP_INTERNAL_SERVER_ERROR, &b);
-}
-
 /* ----------------------------------------------------------------
  * Login
  * ----------------------------------------------------------------
@@ -300,6 +94,10 @@ banner(AdminCtx *c, Buf *b)
 		n = (int) json_object_array_length(v);
 	{
 		bool		problem = standby || n == 0;
+		json_object *oc;
+
+		if (json_object_object_get_ex(o, "opted_out_contacts", &oc) && json_object_get_int64(oc) > 0)
+			problem = true;
 
 		for (i = 0; i < n; i++)
 		{
@@ -357,6 +155,16 @@ banner(AdminCtx *c, Buf *b)
 		}
 		buf_add(b, "</p>");
 	}
+	if (json_object_object_get_ex(o, "opted_out_contacts", &v) && json_object_get_int64(v) > 0)
+	{
+		buf_add(b, "<p id=\"optout-warning\"><strong>");
+		buf_html(b, T(c->lang, "opted_out"));
+		buf_printf(b, ":</strong> %lld ", (long long) json_object_get_int64(v));
+		buf_html(b, T(c->lang, "opted_out_contacts"));
+		buf_add(b, " <a href=\"/optouts\">");
+		buf_html(b, T(c->lang, "optouts"));
+		buf_add(b, "</a></p>");
+	}
 	buf_add(b, "</div>\n<p id=\"queue-stats\">");
 	buf_html(b, T(c->lang, "queue_length"));
 	buf_add(b, ": <strong>");
@@ -385,50 +193,53 @@ banner(AdminCtx *c, Buf *b)
 static void
 tab_links(AdminCtx *c, Buf *b, const ListFilter *lf, const char *filter_json)
 {
-	const char *p[1] = {filter_json};
-	PGresult   *res = admin_exec(c, "SELECT tab, n FROM guestbook_notify.page_counts($1::jsonb)", 1, p);
+	/* counted up to 1,000; with a search, among its newest 200 matches */
+	const char *p[2] = {filter_json, lf->q[0] ? "200" : "1000"};
+	PGresult   *res = admin_exec(c, "SELECT tab, n, exact FROM guestbook_notify.page_counts($1::jsonb, $2::integer)", 2, p);
 	int			i,
 				r;
 
 	buf_add(b, "<nav aria-label=\"");
 	buf_html(b, T(c->lang, "tabs"));
 	buf_add(b, "\" id=\"tabs\"><ul aria-live=\"polite\">\n");
-	for (i = 0; i < NTABS; i++)
+	for (i = 0; i < ADMIN_NTABS; i++)
 	{
-		const char *count = NULL;
+		long		count = -1;
+		bool		exact = true;
 
 		if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
 			for (r = 0; r < PQntuples(res); r++)
-				if (strcmp(PQgetvalue(res, r, 0), tabs[i]) == 0)
-					count = PQgetvalue(res, r, 1);
+				if (strcmp(PQgetvalue(res, r, 0), admin_tabs[i]) == 0)
+				{
+					count = atol(PQgetvalue(res, r, 1));
+					exact = strcmp(PQgetvalue(res, r, 2), "t") == 0;
+				}
 		buf_add(b, "<li><a data-tab=\"");
-		buf_add(b, tabs[i]);
+		buf_add(b, admin_tabs[i]);
 		buf_add(b, "\" href=\"/notifications?tab=");
-		buf_add(b, tabs[i]);
-		if (strcmp(tabs[i], "overdue") != 0)
+		buf_add(b, admin_tabs[i]);
+		if (strcmp(admin_tabs[i], "overdue") != 0)
 		{
-			buf_add(b, "&amp;");
-			{
-				Buf			q;
+			Buf			q;
 
-				buf_init(&q);
-				admin_filter_query(&q, lf);
-				buf_html(b, q.data);
-				buf_free(&q);
-			}
+			buf_add(b, "&amp;");
+			buf_init(&q);
+			admin_filter_query(&q, lf);
+			buf_html(b, q.data);
+			buf_free(&q);
 		}
 		buf_add(b, "\"");
-		if (strcmp(tabs[i], lf->tab) == 0)
+		if (strcmp(admin_tabs[i], lf->tab) == 0)
 			buf_add(b, " aria-current=\"page\" class=\"current\"");
 		buf_add(b, ">");
-		buf_html(b, T(c->lang, tab_label_key(tabs[i])));
-		if (count != NULL)
+		buf_html(b, T(c->lang, admin_tab_label_key(admin_tabs[i])));
+		if (count >= 0)
 		{
 			buf_add(b, " <span class=\"count\">");
-			if (atol(count) > 10000)
-				buf_add(b, "10.000+");
+			if (count > 1000)
+				buf_add(b, c->lang == LANG_EN ? "1,000+" : "1.000+");
 			else
-				buf_html(b, count);
+				buf_printf(b, "%ld%s", count, exact ? "" : "+");
 			buf_add(b, "</span>");
 		}
 		buf_add(b, "</a></li>\n");
@@ -447,7 +258,7 @@ filter_form(AdminCtx *c, Buf *b, const ListFilter *lf)
 			"<fieldset><legend>");
 	buf_html(b, T(c->lang, "filters"));
 	buf_add(b, "</legend>\n");
-	hidden(b, "tab", lf->tab);
+	admin_hidden(b, "tab", lf->tab);
 	buf_add(b, "<label for=\"f-template\">");
 	buf_html(b, T(c->lang, "f_template"));
 	buf_add(b, "</label> <select id=\"f-template\" name=\"template\"><option value=\"\">");
@@ -469,13 +280,13 @@ filter_form(AdminCtx *c, Buf *b, const ListFilter *lf)
 	buf_add(b, "</label> <select id=\"f-role\" name=\"role\"><option value=\"\">");
 	buf_html(b, T(c->lang, "any"));
 	buf_add(b, "</option>");
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < ADMIN_NROLES; i++)
 	{
 		char		key[32];
 
-		snprintf(key, sizeof(key), "role_%s", roles[i]);
-		buf_printf(b, "<option value=\"%s\"%s>", roles[i],
-				   strcmp(lf->role, roles[i]) == 0 ? " selected" : "");
+		snprintf(key, sizeof(key), "role_%s", admin_roles[i]);
+		buf_printf(b, "<option value=\"%s\"%s>", admin_roles[i],
+				   strcmp(lf->role, admin_roles[i]) == 0 ? " selected" : "");
 		buf_html(b, T(c->lang, key));
 		buf_add(b, "</option>");
 	}
@@ -513,18 +324,6 @@ filter_form(AdminCtx *c, Buf *b, const ListFilter *lf)
 	buf_add(b, "</a>\n</fieldset></form>\n");
 }
 
-static void
-action_button(AdminCtx *c, Buf *b, const char *name, const char *value, const char *label_key)
-{
-	buf_add(b, "<button type=\"submit\" name=\"");
-	buf_add(b, name);
-	buf_add(b, "\" value=\"");
-	buf_html(b, value);
-	buf_add(b, "\">");
-	buf_html(b, T(c->lang, label_key));
-	buf_add(b, "</button>");
-}
-
 /* which actions make sense for a row of this tab */
 static void
 row_actions(AdminCtx *c, Buf *b, const char *id, const char *tab, bool has_resend)
@@ -536,17 +335,17 @@ row_actions(AdminCtx *c, Buf *b, const char *id, const char *tab, bool has_resen
 	if (strcmp(tab, "failed") == 0 && !has_resend)
 	{
 		snprintf(v, sizeof(v), "resend:%s", id);
-		action_button(c, b, "row_action", v, "a_resend");
+		admin_action_button(c, b, "row_action", v, "a_resend");
 	}
 	if (strcmp(tab, "failed") == 0 || strcmp(tab, "cancelled") == 0)
 	{
 		snprintf(v, sizeof(v), "requeue:%s", id);
-		action_button(c, b, "row_action", v, "a_requeue");
+		admin_action_button(c, b, "row_action", v, "a_requeue");
 	}
 	if (strcmp(tab, "pending") == 0 || strcmp(tab, "held") == 0 || strcmp(tab, "failed") == 0)
 	{
 		snprintf(v, sizeof(v), "cancel:%s", id);
-		action_button(c, b, "row_action", v, "a_cancel");
+		admin_action_button(c, b, "row_action", v, "a_cancel");
 	}
 }
 
@@ -562,7 +361,7 @@ overdue_page(AdminCtx *c, Buf *b)
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		buf_free(b);
-		return sql_error_page(c, res);
+		return admin_sql_error_page(c, res);
 	}
 	buf_add(b, "<table id=\"overdue\">\n<caption>");
 	buf_html(b, T(c->lang, "overdue_caption"));
@@ -588,9 +387,9 @@ overdue_page(AdminCtx *c, Buf *b)
 		buf_add(b, "</small></th><td>");
 		buf_html(b, PQgetvalue(res, i, 3));
 		buf_add(b, "</td><td>");
-		fmt_time(c, b, PQgetvalue(res, i, 4));
+		admin_fmt_time(c, b, PQgetvalue(res, i, 4));
 		buf_add(b, "</td><td>");
-		fmt_time(c, b, PQgetvalue(res, i, 5));
+		admin_fmt_time(c, b, PQgetvalue(res, i, 5));
 		buf_add(b, "</td><td>");
 		buf_html(b, PQgetvalue(res, i, 6));
 		if (!PQgetisnull(res, i, 7))
@@ -651,7 +450,7 @@ admin_page_list(AdminCtx *c)
 		return MHD_NO;
 
 	buf_init(&b);
-	admin_page_start(c, &b, T(c->lang, tab_label_key(lf.tab)));
+	admin_page_start(c, &b, T(c->lang, admin_tab_label_key(lf.tab)));
 	buf_add(&b, "<h1>");
 	buf_html(&b, T(c->lang, "notifications"));
 	buf_add(&b, "</h1>\n");
@@ -693,7 +492,7 @@ admin_page_list(AdminCtx *c)
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		buf_free(&b);
-		return sql_error_page(c, res);
+		return admin_sql_error_page(c, res);
 	}
 	n = PQntuples(res);
 
@@ -705,8 +504,8 @@ admin_page_list(AdminCtx *c)
 	admin_filter_query(&self, &lf);
 
 	buf_add(&b, "<form id=\"bulk-form\" method=\"post\" action=\"/act\">\n");
-	hidden(&b, "csrf", c->s->csrf);
-	hidden(&b, "return", self.data ? self.data : "/notifications");
+	admin_hidden(&b, "csrf", c->s->csrf);
+	admin_hidden(&b, "return", self.data ? self.data : "/notifications");
 	if (c->s->can_act)
 	{
 		buf_add(&b, "<fieldset class=\"bulk\"><legend>");
@@ -714,17 +513,17 @@ admin_page_list(AdminCtx *c)
 		buf_add(&b, " (");
 		buf_html(&b, T(c->lang, "bulk_selected"));
 		buf_add(&b, ")</legend>");
-		action_button(c, &b, "action", "resend", "a_resend");
+		admin_action_button(c, &b, "action", "resend", "a_resend");
 		buf_add(&b, " ");
-		action_button(c, &b, "action", "requeue", "a_requeue");
+		admin_action_button(c, &b, "action", "requeue", "a_requeue");
 		buf_add(&b, " ");
-		action_button(c, &b, "action", "cancel", "a_cancel");
+		admin_action_button(c, &b, "action", "cancel", "a_cancel");
 		buf_add(&b, "</fieldset>\n");
 	}
 	buf_add(&b, "<table id=\"notifications\">\n<caption>");
 	buf_html(&b, T(c->lang, "caption"));
 	buf_add(&b, ": ");
-	buf_html(&b, T(c->lang, tab_label_key(lf.tab)));
+	buf_html(&b, T(c->lang, admin_tab_label_key(lf.tab)));
 	buf_add(&b, "</caption>\n<thead><tr>");
 	if (c->s->can_act)
 	{
@@ -767,11 +566,17 @@ admin_page_list(AdminCtx *c)
 			buf_add(&b, "</label></td>");
 		}
 		buf_add(&b, "<td>");
-		fmt_time(c, &b, PQgetvalue(res, i, 1));
+		admin_fmt_time(c, &b, PQgetvalue(res, i, 1));
 		buf_add(&b, "</td><td class=\"status status-");
 		buf_html(&b, tab);
 		buf_add(&b, "\">");
-		buf_html(&b, T(c->lang, tab_label_key(tab)));
+		buf_html(&b, T(c->lang, admin_tab_label_key(tab)));
+		if (strcmp(tab, "cancelled") == 0 && strcmp(PQgetvalue(res, i, 12), "recipient opted out") == 0)
+		{
+			buf_add(&b, " <strong class=\"optout\">");
+			buf_html(&b, T(c->lang, "opted_out"));
+			buf_add(&b, "</strong>");
+		}
 		if (!PQgetisnull(res, i, 14))
 		{
 			buf_add(&b, " <small>(");
@@ -844,12 +649,12 @@ admin_page_list(AdminCtx *c)
 		buf_add(&b, "<form id=\"bulk-all-form\" method=\"get\" action=\"/confirm\">\n<fieldset><legend>");
 		buf_html(&b, T(c->lang, "bulk_all"));
 		buf_add(&b, "</legend>");
-		filter_hidden(&b, &lf);
-		action_button(c, &b, "action", "resend", "a_resend");
+		admin_filter_hidden(&b, &lf);
+		admin_action_button(c, &b, "action", "resend", "a_resend");
 		buf_add(&b, " ");
-		action_button(c, &b, "action", "requeue", "a_requeue");
+		admin_action_button(c, &b, "action", "requeue", "a_requeue");
 		buf_add(&b, " ");
-		action_button(c, &b, "action", "cancel", "a_cancel");
+		admin_action_button(c, &b, "action", "cancel", "a_cancel");
 		buf_add(&b, "</fieldset></form>\n");
 	}
 	buf_free(&self);
@@ -880,11 +685,11 @@ admin_page_confirm(AdminCtx *c)
 		return MHD_NO;
 	params[0] = lf.tab;
 	params[1] = fj;
-	res = admin_exec(c, "SELECT n FROM guestbook_notify.page_counts($2::jsonb) WHERE tab = $1",
+	res = admin_exec(c, "SELECT n FROM guestbook_notify.page_counts($2::jsonb, 10000, $1)",
 					 2, params);
 	free(fj);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		return sql_error_page(c, res);
+		return admin_sql_error_page(c, res);
 	snprintf(label, sizeof(label), "a_%s", action);
 	buf_init(&b);
 	admin_page_start(c, &b, T(c->lang, "confirm_title"));
@@ -898,15 +703,15 @@ admin_page_confirm(AdminCtx *c)
 	else
 		buf_html(&b, PQgetvalue(res, 0, 0));
 	buf_add(&b, "</strong> (");
-	buf_html(&b, T(c->lang, tab_label_key(lf.tab)));
+	buf_html(&b, T(c->lang, admin_tab_label_key(lf.tab)));
 	buf_add(&b, "): <strong>");
 	buf_html(&b, T(c->lang, label));
 	buf_add(&b, "</strong></p>\n");
 	PQclear(res);
-	hidden(&b, "csrf", c->s->csrf);
-	hidden(&b, "scope", "filter");
-	hidden(&b, "confirm", "yes");
-	filter_hidden(&b, &lf);
+	admin_hidden(&b, "csrf", c->s->csrf);
+	admin_hidden(&b, "scope", "filter");
+	admin_hidden(&b, "confirm", "yes");
+	admin_filter_hidden(&b, &lf);
 	{
 		Buf			self;
 
@@ -915,7 +720,7 @@ admin_page_confirm(AdminCtx *c)
 		buf_add(&self, lf.tab);
 		buf_add(&self, "&");
 		admin_filter_query(&self, &lf);
-		hidden(&b, "return", self.data);
+		admin_hidden(&b, "return", self.data);
 		buf_add(&b, "<p><button type=\"submit\" name=\"action\" value=\"");
 		buf_html(&b, action);
 		buf_add(&b, "\" id=\"confirm-yes\">");
@@ -928,417 +733,6 @@ admin_page_confirm(AdminCtx *c)
 		buf_free(&self);
 	}
 	buf_add(&b, "</form>\n");
-	admin_page_end(c, &b);
-	return admin_send_html(c, MHD_HTTP_OK, &b);
-}
-
-/* ----------------------------------------------------------------
- * The detail
- * ----------------------------------------------------------------
- */
-
-static const char *
-jstr(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) || json_object_get_type(v) == json_type_null)
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static void
-dl_item(Buf *b, const char *label, const char *value)
-{
-	buf_add(b, "<dt>");
-	buf_html(b, label);
-	buf_add(b, "</dt><dd>");
-	buf_html(b, value ? value : "-");
-	buf_add(b, "</dd>\n");
-}
-
-static void
-detail_form(AdminCtx *c, Buf *b, const char *id, const char *action, const char *label_key)
-{
-	buf_add(b, "<form method=\"post\" action=\"/act\" class=\"action\">");
-	hidden(b, "csrf", c->s->csrf);
-	hidden(b, "id", id);
-	{
-		char		ret[64];
-
-		snprintf(ret, sizeof(ret), "/n/%s", id);
-		hidden(b, "return", ret);
-	}
-	action_button(c, b, "action", action, label_key);
-	buf_add(b, "</form>\n");
-}
-
-static void
-case_url(AdminCtx *c, Buf *b, json_object *d)
-{
-	const char *url = jstr(d, "case_url");
-	const char *case_id = jstr(d, "case_id");
-	Buf			u;
-
-	buf_init(&u);
-	if (c->cfg->app_case_url != NULL && case_id != NULL)
-	{
-		const char *tpl = c->cfg->app_case_url;
-		const char *p = strstr(tpl, "{case_id}");
-
-		if (p)
-		{
-			buf_addn(&u, tpl, (size_t) (p - tpl));
-			buf_url(&u, case_id);
-			buf_add(&u, p + 9);
-		}
-		else
-			buf_add(&u, tpl);
-	}
-	else if (url != NULL && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0))
-		buf_add(&u, url);
-	if (u.len > 0)
-	{
-		buf_add(b, "<p><a id=\"case-link\" rel=\"noopener noreferrer\" href=\"");
-		buf_html(b, u.data);
-		buf_add(b, "\">");
-		buf_html(b, T(c->lang, "open_case"));
-		buf_add(b, "</a></p>\n");
-	}
-	buf_free(&u);
-}
-
-int
-admin_page_detail(AdminCtx *c, const char *id)
-{
-	const char *params[1] = {id};
-	PGresult   *res;
-	json_object *d;
-	json_object *arr;
-	Buf			b;
-	const char *tab;
-	const char *status;
-	bool		has_resend = false;
-	size_t		i;
-	char		title[128];
-
-	if (!admin_valid_uuid(id))
-	{
-		buf_init(&b);
-		admin_error_page(c, &b, T(c->lang, "not_found"), T(c->lang, "not_found_text"));
-		return admin_send_html(c, MHD_HTTP_NOT_FOUND, &b);
-	}
-	res = admin_exec(c, c->s->can_unmask ?
-					 "SELECT guestbook_notify.page_detail_unmasked($1::uuid)::text" :
-					 "SELECT guestbook_notify.page_detail($1::uuid)::text", 1, params);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
-		return sql_error_page(c, res);
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-	{
-		PQclear(res);
-		buf_init(&b);
-		admin_error_page(c, &b, T(c->lang, "not_found"), T(c->lang, "not_found_text"));
-		return admin_send_html(c, MHD_HTTP_NOT_FOUND, &b);
-	}
-	d = json_tokener_parse(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	if (d == NULL)
-		return MHD_NO;
-	tab = jstr(d, "tab");
-	status = jstr(d, "status");
-	if (json_object_object_get_ex(d, "resends", &arr))
-		has_resend = json_object_array_length(arr) > 0;
-
-	buf_init(&b);
-	snprintf(title, sizeof(title), "%s %s", T(c->lang, "detail"),
-			 jstr(d, "case_code") ? jstr(d, "case_code") : "");
-	admin_page_start(c, &b, title);
-	buf_add(&b, "<p><a href=\"/notifications\">");
-	buf_html(&b, T(c->lang, "back_list"));
-	buf_add(&b, "</a></p>\n<h1>");
-	buf_html(&b, title);
-	buf_add(&b, "</h1>\n<p id=\"detail-status\" data-id=\"");
-	buf_html(&b, id);
-	buf_add(&b, "\" data-status=\"");
-	buf_html(&b, tab);
-	buf_add(&b, "\" class=\"status status-");
-	buf_html(&b, tab);
-	buf_add(&b, "\"><strong>");
-	buf_html(&b, T(c->lang, tab_label_key(tab ? tab : "all")));
-	buf_add(&b, "</strong>");
-	if (json_object_object_get_ex(d, "opted_out", &arr) && json_object_get_boolean(arr))
-	{
-		buf_add(&b, " &middot; <strong class=\"optout\">");
-		buf_html(&b, T(c->lang, "opted_out"));
-		buf_add(&b, "</strong>");
-	}
-	if (json_object_object_get_ex(d, "archived", &arr) && json_object_get_boolean(arr))
-	{
-		buf_add(&b, " &middot; ");
-		buf_html(&b, T(c->lang, "archived"));
-	}
-	buf_add(&b, "</p>\n<p class=\"note\">");
-	buf_html(&b, T(c->lang, json_object_object_get_ex(d, "masked", &arr) &&
-				   json_object_get_boolean(arr) ? "masked_note" : "unmasked_note"));
-	buf_add(&b, "</p>\n");
-
-	/* actions */
-	if (c->s->can_act && tab != NULL)
-	{
-		buf_add(&b, "<div id=\"actions\">");
-		if (strcmp(tab, "failed") == 0 && !has_resend)
-			detail_form(c, &b, id, "resend", "a_resend");
-		if (status != NULL && (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0))
-			detail_form(c, &b, id, "requeue", "a_requeue");
-		if (strcmp(tab, "pending") == 0 || strcmp(tab, "held") == 0 ||
-			(status != NULL && strcmp(status, "failed") == 0))
-			detail_form(c, &b, id, "cancel", "a_cancel");
-		buf_add(&b, "</div>\n");
-	}
-	if (jstr(d, "wa_link"))
-	{
-		buf_add(&b, "<p><a class=\"wa-link\" rel=\"noopener noreferrer\" target=\"_blank\" href=\"");
-		buf_html(&b, jstr(d, "wa_link"));
-		buf_add(&b, "\">");
-		buf_html(&b, T(c->lang, "wa_link"));
-		buf_add(&b, "</a></p>\n");
-	}
-	case_url(c, &b, d);
-
-	buf_add(&b, "<section id=\"fields\"><h2>");
-	buf_html(&b, T(c->lang, "fields"));
-	buf_add(&b, "</h2>\n<dl>\n");
-	dl_item(&b, "ID", id);
-	dl_item(&b, T(c->lang, "c_case"), jstr(d, "case_code"));
-	dl_item(&b, T(c->lang, "c_template"), jstr(d, "template_key"));
-	dl_item(&b, T(c->lang, "c_recipient"), jstr(d, "recipient_name"));
-	dl_item(&b, T(c->lang, "f_role"), jstr(d, "recipient_role"));
-	buf_add(&b, "<dt>");
-	buf_html(&b, T(c->lang, "c_number"));
-	buf_add(&b, "</dt><dd id=\"number\">");
-	buf_html(&b, jstr(d, "to_number") ? jstr(d, "to_number") : "-");
-	buf_add(&b, "</dd>\n");
-	dl_item(&b, T(c->lang, "c_attempts"), jstr(d, "attempt_count"));
-	dl_item(&b, T(c->lang, "c_error"), jstr(d, "last_error"));
-	dl_item(&b, "Provider", jstr(d, "provider"));
-	dl_item(&b, "Provider message id", jstr(d, "provider_message_id"));
-	if (jstr(d, "resent_from"))
-	{
-		buf_add(&b, "<dt>");
-		buf_html(&b, T(c->lang, "resent_from"));
-		buf_add(&b, "</dt><dd><a href=\"/n/");
-		buf_html(&b, jstr(d, "resent_from"));
-		buf_add(&b, "\">");
-		buf_html(&b, jstr(d, "resent_from"));
-		buf_add(&b, "</a></dd>\n");
-	}
-	if (json_object_object_get_ex(d, "resends", &arr) && json_object_array_length(arr) > 0)
-	{
-		buf_add(&b, "<dt>");
-		buf_html(&b, T(c->lang, "resends"));
-		buf_add(&b, "</dt><dd id=\"resends\">");
-		for (i = 0; i < json_object_array_length(arr); i++)
-		{
-			json_object *r = json_object_array_get_idx(arr, i);
-
-			buf_add(&b, "<a class=\"resend\" href=\"/n/");
-			buf_html(&b, jstr(r, "id"));
-			buf_add(&b, "\">");
-			buf_html(&b, jstr(r, "id"));
-			buf_add(&b, "</a> (");
-			buf_html(&b, jstr(r, "delivery_status") ? jstr(r, "delivery_status") : jstr(r, "status"));
-			buf_add(&b, ") ");
-		}
-		buf_add(&b, "</dd>\n");
-	}
-	buf_add(&b, "</dl></section>\n");
-
-	buf_add(&b, "<section id=\"message\"><h2>");
-	buf_html(&b, T(c->lang, "message"));
-	buf_add(&b, "</h2>\n<pre>");
-	buf_html(&b, jstr(d, "message_text"));
-	buf_add(&b, "</pre></section>\n");
-
-	/* attempts */
-	buf_add(&b, "<section id=\"attempts\"><h2>");
-	buf_html(&b, T(c->lang, "attempts"));
-	buf_add(&b, "</h2>\n");
-	if (json_object_object_get_ex(d, "attempts", &arr) && json_object_array_length(arr) > 0)
-	{
-		static const char *const cols[] = {"#", "c_time", "c_duration", "c_outcome", "c_http",
-			"c_code", "c_error"};
-		int			k;
-
-		buf_add(&b, "<table><caption>");
-		buf_html(&b, T(c->lang, "attempts"));
-		buf_add(&b, "</caption><thead><tr>");
-		for (k = 0; k < 7; k++)
-		{
-			buf_add(&b, "<th scope=\"col\">");
-			buf_html(&b, T(c->lang, cols[k]));
-			buf_add(&b, "</th>");
-		}
-		buf_add(&b, "</tr></thead><tbody>\n");
-		for (i = 0; i < json_object_array_length(arr); i++)
-		{
-			json_object *a = json_object_array_get_idx(arr, i);
-
-			buf_add(&b, "<tr><th scope=\"row\">");
-			buf_html(&b, jstr(a, "attempt_no"));
-			buf_add(&b, "</th><td>");
-			fmt_time(c, &b, jstr(a, "started_at"));
-			buf_add(&b, "</td><td>");
-			buf_html(&b, jstr(a, "duration_ms") ? jstr(a, "duration_ms") : "-");
-			buf_add(&b, "</td><td>");
-			buf_html(&b, jstr(a, "outcome"));
-			buf_add(&b, "</td><td>");
-			buf_html(&b, jstr(a, "http_status") ? jstr(a, "http_status") : "-");
-			buf_add(&b, "</td><td>");
-			buf_html(&b, jstr(a, "error_code") ? jstr(a, "error_code") : "-");
-			buf_add(&b, "</td><td>");
-			buf_html(&b, jstr(a, "error_text") ? jstr(a, "error_text") : "-");
-			buf_add(&b, "</td></tr>\n");
-		}
-		buf_add(&b, "</tbody></table>\n");
-	}
-	else
-	{
-		buf_add(&b, "<p>");
-		buf_html(&b, T(c->lang, "no_attempts"));
-		buf_add(&b, "</p>\n");
-	}
-	buf_add(&b, "</section>\n");
-
-	/* delivery statuses, in order */
-	buf_add(&b, "<section id=\"statuses\"><h2>");
-	buf_html(&b, T(c->lang, "statuses"));
-	buf_add(&b, "</h2>\n<ol>\n");
-	{
-		static const char *const st[][2] = {
-			{"created_at", "st_created"}, {"sent_at", "st_sent"},
-			{"delivered_at", "st_delivered"}, {"read_at", "st_read"}
-		};
-		int			k;
-
-		for (k = 0; k < 4; k++)
-		{
-			if (jstr(d, st[k][0]) == NULL)
-				continue;
-			buf_add(&b, "<li>");
-			fmt_time(c, &b, jstr(d, st[k][0]));
-			buf_add(&b, " &mdash; ");
-			buf_html(&b, T(c->lang, st[k][1]));
-			buf_add(&b, "</li>\n");
-		}
-		if (jstr(d, "delivery_status") && strcmp(jstr(d, "delivery_status"), "failed") == 0)
-		{
-			json_object *e;
-
-			buf_add(&b, "<li class=\"failed\">");
-			fmt_time(c, &b, jstr(d, "delivery_status_at"));
-			buf_add(&b, " &mdash; <strong>");
-			buf_html(&b, T(c->lang, "st_failed"));
-			buf_add(&b, "</strong>");
-			if (json_object_object_get_ex(d, "delivery_error", &e) && e != NULL)
-			{
-				buf_add(&b, ": <span class=\"code\">");
-				buf_html(&b, jstr(e, "code"));
-				buf_add(&b, "</span> ");
-				buf_html(&b, jstr(e, "title"));
-				if (jstr(e, "details"))
-				{
-					buf_add(&b, " &mdash; ");
-					buf_html(&b, jstr(e, "details"));
-				}
-				else if (jstr(e, "message"))
-				{
-					buf_add(&b, " &mdash; ");
-					buf_html(&b, jstr(e, "message"));
-				}
-			}
-			buf_add(&b, "</li>\n");
-		}
-	}
-	buf_add(&b, "</ol></section>\n");
-
-	/* the case's events */
-	buf_add(&b, "<section id=\"case-events\"><h2>");
-	buf_html(&b, T(c->lang, "case_events"));
-	buf_add(&b, "</h2>\n");
-	if (json_object_object_get_ex(d, "case_events", &arr) && json_object_array_length(arr) > 0)
-	{
-		buf_add(&b, "<ol>\n");
-		for (i = 0; i < json_object_array_length(arr); i++)
-		{
-			json_object *e = json_object_array_get_idx(arr, i);
-			json_object *det;
-
-			buf_add(&b, "<li>");
-			if (jstr(e, "error"))
-				buf_html(&b, jstr(e, "error"));
-			else
-			{
-				fmt_time(c, &b, jstr(e, "created_at"));
-				buf_add(&b, " &mdash; <strong>");
-				buf_html(&b, jstr(e, "event_type"));
-				buf_add(&b, "</strong> <code>");
-				if (json_object_object_get_ex(e, "details", &det))
-					buf_html(&b, json_object_to_json_string_ext(det, JSON_C_TO_STRING_PLAIN));
-				buf_add(&b, "</code>");
-			}
-			buf_add(&b, "</li>\n");
-		}
-		buf_add(&b, "</ol>\n");
-	}
-	else
-	{
-		buf_add(&b, "<p>");
-		buf_html(&b, T(c->lang, "no_events"));
-		buf_add(&b, "</p>\n");
-	}
-	buf_add(&b, "</section>\n");
-
-	/* the page's actions on it */
-	buf_add(&b, "<section id=\"actions-log\"><h2>");
-	buf_html(&b, T(c->lang, "actions_log"));
-	buf_add(&b, "</h2>\n");
-	if (json_object_object_get_ex(d, "actions", &arr) && json_object_array_length(arr) > 0)
-	{
-		buf_add(&b, "<table><caption>");
-		buf_html(&b, T(c->lang, "actions_log"));
-		buf_add(&b, "</caption><thead><tr><th scope=\"col\">");
-		buf_html(&b, T(c->lang, "c_time"));
-		buf_add(&b, "</th><th scope=\"col\">");
-		buf_html(&b, T(c->lang, "c_who"));
-		buf_add(&b, "</th><th scope=\"col\">");
-		buf_html(&b, T(c->lang, "c_action"));
-		buf_add(&b, "</th></tr></thead><tbody>\n");
-		for (i = 0; i < json_object_array_length(arr); i++)
-		{
-			json_object *a = json_object_array_get_idx(arr, i);
-			char		key[48];
-
-			snprintf(key, sizeof(key), "view_%s", jstr(a, "action") ? jstr(a, "action") : "");
-			buf_add(&b, "<tr><td>");
-			fmt_time(c, &b, jstr(a, "at"));
-			buf_add(&b, "</td><td class=\"actor\">");
-			buf_html(&b, jstr(a, "actor"));
-			buf_add(&b, "</td><td data-action=\"");
-			buf_html(&b, jstr(a, "action"));
-			buf_add(&b, "\">");
-			buf_html(&b, T(c->lang, key));
-			buf_add(&b, "</td></tr>\n");
-		}
-		buf_add(&b, "</tbody></table>\n");
-	}
-	else
-	{
-		buf_add(&b, "<p>");
-		buf_html(&b, T(c->lang, "no_actions"));
-		buf_add(&b, "</p>\n");
-	}
-	buf_add(&b, "</section>\n");
-	json_object_put(d);
 	admin_page_end(c, &b);
 	return admin_send_html(c, MHD_HTTP_OK, &b);
 }
@@ -1357,7 +751,7 @@ admin_page_optouts(AdminCtx *c)
 	int			i;
 
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
-		return sql_error_page(c, res);
+		return admin_sql_error_page(c, res);
 	buf_init(&b);
 	admin_page_start(c, &b, T(c->lang, "optouts"));
 	buf_add(&b, "<h1>");
@@ -1384,13 +778,13 @@ admin_page_optouts(AdminCtx *c)
 		buf_add(&b, "</th><td>");
 		buf_html(&b, PQgetvalue(res, i, 1));
 		buf_add(&b, "</td><td>");
-		fmt_time(c, &b, PQgetvalue(res, i, 2));
+		admin_fmt_time(c, &b, PQgetvalue(res, i, 2));
 		buf_add(&b, "</td><td>");
 		if (c->s->can_act && c->s->can_unmask)
 		{
 			buf_add(&b, "<form method=\"post\" action=\"/optouts/optin\">");
-			hidden(&b, "csrf", c->s->csrf);
-			hidden(&b, "number", num);
+			admin_hidden(&b, "csrf", c->s->csrf);
+			admin_hidden(&b, "number", num);
 			buf_add(&b, "<button type=\"submit\">");
 			buf_html(&b, T(c->lang, "optin"));
 			buf_add(&b, "</button></form>");

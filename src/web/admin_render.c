@@ -276,3 +276,53 @@ admin_error_page(AdminCtx *c, Buf *b, const char *title, const char *text)
 	buf_add(b, "</p>\n");
 	admin_page_end(c, b);
 }
+
+void
+admin_fmt_time(AdminCtx *c, Buf *b, const char *pgtime)
+{
+	char		t[64];
+
+	if (pgtime == NULL || pgtime[0] == '\0')
+	{
+		buf_add(b, "-");
+		return;
+	}
+	if (!admin_format_time(pgtime, c->cfg->time_zone, c->lang, t, sizeof(t)))
+	{
+		buf_html(b, pgtime);
+		return;
+	}
+	/* a valid datetime attribute: 2026-11-25T16:15:00+07:00 */
+	{
+		char		iso[40];
+		size_t		n = strlen(pgtime);
+		const char *off = pgtime + n;
+
+		while (off > pgtime + 16 && off[-1] != '+' && off[-1] != '-')
+			off--;
+		if (off > pgtime + 16 && n < 40)
+		{
+			snprintf(iso, sizeof(iso), "%.10sT%.8s%s%s", pgtime, pgtime + 11, off - 1,
+					 strlen(off) == 2 ? ":00" : "");
+			buf_add(b, "<time datetime=\"");
+			buf_html(b, iso);
+			buf_add(b, "\">");
+		}
+		else
+			buf_add(b, "<time>");
+	}
+	buf_html(b, t);
+	buf_add(b, "</time>");
+}
+
+void
+admin_action_button(AdminCtx *c, Buf *b, const char *name, const char *value, const char *label_key)
+{
+	buf_add(b, "<button type=\"submit\" name=\"");
+	buf_add(b, name);
+	buf_add(b, "\" value=\"");
+	buf_html(b, value);
+	buf_add(b, "\">");
+	buf_html(b, T(c->lang, label_key));
+	buf_add(b, "</button>");
+}

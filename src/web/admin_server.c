@@ -317,6 +317,33 @@ admin_exec(AdminCtx *c, const char *sql, int nparams, const char *const *params)
 	return res;
 }
 
+/* an SQL error as a page: 403 for permission denied; a broken connection: to the login */
+int
+admin_sql_error_page(AdminCtx *c, PGresult *res)
+{
+	Buf			b;
+	const char *state;
+	bool		denied;
+
+	buf_init(&b);
+	if (res == NULL)
+	{
+		/* the connection broke: the session is over */
+		return admin_redirect(c, "/login?expired=1", NULL);
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	denied = state != NULL && strcmp(state, "42501") == 0;
+	admin_page_start(c, &b, T(c->lang, denied ? "forbidden" : "error"));
+	buf_add(&b, "<h1>");
+	buf_html(&b, T(c->lang, denied ? "forbidden" : "error"));
+	buf_add(&b, "</h1>\n<p id=\"error\">");
+	buf_html(&b, denied ? T(c->lang, "no_permission") : PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+	buf_add(&b, "</p>\n");
+	admin_page_end(c, &b);
+	PQclear(res);
+	return admin_send_html(c, denied ? MHD_HTTP_FORBIDDEN : MHD_HTTP_INTERNAL_SERVER_ERROR, &b);
+}
+
 /* ----------------------------------------------------------------
  * Requests
  * ----------------------------------------------------------------
@@ -374,6 +401,58 @@ cookie_value(struct MHD_Connection *con, const char *name)
 	return MHD_lookup_connection_value(con, MHD_COOKIE_KIND, name);
 }
 
+/*
+ * admin_trusted_header from a loopback client: log in as the role it names
+ * (no password: pg_hba.conf decides) and come back to the same page with
+ * the cookie.
+ */
+static int
+trusted_login(AdminCtx *c, const char *who)
+{
+	AdminSession *s = NULL;
+	LoginResult lr = admin_login(who, NULL, c->ip, &s);
+	char		cookie[256];
+	char		esc[200];
+	Buf			b;
+	Buf			back;
+	int			ret;
+
+	gbnw_escape_for_log(esc, sizeof(esc), who, strlen(who));
+	if (lr != LOGIN_OK)
+	{
+		gbnw_log_limited(GBNW_LOG, "page: role \"%s\" named by %s refused (%d)", esc,
+						 acfg->admin_trusted_header, (int) lr);
+		buf_init(&b);
+		admin_error_page(c, &b, T(c->lang, "forbidden"),
+						 T(c->lang, lr == LOGIN_NO_ACCESS ? "login_no_access" :
+						   lr == LOGIN_SUPERUSER ? "login_superuser" :
+						   lr == LOGIN_THROTTLED ? "login_throttled" : "login_bad"));
+		return admin_send_html(c, MHD_HTTP_FORBIDDEN, &b);
+	}
+	s->trusted = true;
+	gbnw_log(GBNW_LOG, "page: role \"%s\" logged in by %s from %s%s", esc,
+			 acfg->admin_trusted_header, c->ip, s->can_act ? " (may act)" : " (read only)");
+	snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Strict%s",
+			 admin_cookie_name(acfg), s->id, acfg->admin_secure_cookie ? "; Secure" : "");
+	admin_session_release(s);
+	/* a POST is not replayed: back to the list */
+	buf_init(&back);
+	if (c->post || strncmp(c->path, "/", 1) != 0)
+		buf_add(&back, "/notifications");
+	else
+	{
+		buf_add(&back, c->path);
+		if (c->query[0])
+		{
+			buf_add(&back, "?");
+			buf_add(&back, c->query);
+		}
+	}
+	ret = admin_redirect(c, back.oom ? "/notifications" : back.data, cookie);
+	buf_free(&back);
+	return ret;
+}
+
 static int
 dispatch(AdminCtx *c, const char *method)
 {
@@ -423,6 +502,21 @@ dispatch(AdminCtx *c, const char *method)
 	}
 
 	c->s = admin_session_get(cookie_value(c->con, admin_cookie_name(acfg)), &expired);
+	if (acfg->admin_trusted_header != NULL && c->loopback)
+	{
+		const char *who = MHD_lookup_connection_value(c->con, MHD_HEADER_KIND,
+													  acfg->admin_trusted_header);
+
+		/* the proxy names another user than the session's: a new session */
+		if (c->s != NULL && who != NULL && (!c->s->trusted || strcmp(who, c->s->role) != 0))
+		{
+			admin_session_end(c->s);
+			admin_session_release(c->s);
+			c->s = NULL;
+		}
+		if (c->s == NULL && who != NULL)
+			return trusted_login(c, who);
+	}
 	if (c->s == NULL)
 	{
 		if (c->post || strcmp(path, "/export.csv") == 0)
@@ -560,6 +654,7 @@ handler(void *cls, struct MHD_Connection *con, const char *url, const char *meth
 	c.query = r->query ? r->query : "";
 	c.post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 	client_ip(con, c.ip, sizeof(c.ip));
+	c.loopback = strncmp(c.ip, "127.", 4) == 0 || strcmp(c.ip, "::1") == 0;
 	if (r->too_big)
 		return (enum MHD_Result) admin_send(&c, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain; charset=utf-8",
 											"form too large\n", 15, NULL, NULL);

@@ -204,9 +204,16 @@ bool_at(PGresult *res, int col)
 		strcmp(PQgetvalue(res, 0, col), "t") == 0;
 }
 
+/*
+ * password NULL: the trusted header's login (admin_trusted_header, from a
+ * loopback client only): no password is sent; pg_hba.conf must let the
+ * daemon's OS user in as that role without one (peer with a pg_ident.conf
+ * map naming the roles it may become).
+ */
 LoginResult
 admin_login(const char *role, const char *password, const char *ip, AdminSession **out)
 {
+	bool		trusted = password == NULL;
 	char		rkey[ADMIN_ROLE_MAX + 8];
 	char		ikey[80];
 	char		timeout[16];
@@ -223,7 +230,7 @@ admin_login(const char *role, const char *password, const char *ip, AdminSession
 	int			i;
 
 	*out = NULL;
-	if (role == NULL || password == NULL || !valid_role_name(role) || password[0] == '\0')
+	if (role == NULL || !valid_role_name(role) || (!trusted && password[0] == '\0'))
 		return LOGIN_BAD;
 	snprintf(rkey, sizeof(rkey), "r:%s", role);
 	snprintf(ikey, sizeof(ikey), "i:%s", ip);
@@ -241,7 +248,7 @@ admin_login(const char *role, const char *password, const char *ip, AdminSession
 	kw[1] = "user";
 	val[1] = role;
 	kw[2] = "password";
-	val[2] = password;
+	val[2] = trusted ? "" : password;
 	kw[3] = "application_name";
 	val[3] = "guestbook_notify_web page";
 	kw[4] = "connect_timeout";
@@ -272,7 +279,7 @@ admin_login(const char *role, const char *password, const char *ip, AdminSession
 		pthread_mutex_unlock(&throttle_lock);
 		return LOGIN_BAD;
 	}
-	if (PQconnectionUsedPassword(conn) == 0)
+	if (!trusted && PQconnectionUsedPassword(conn) == 0)
 	{
 		/* trust or peer: anyone could have typed anything */
 		PQfinish(conn);
@@ -350,6 +357,7 @@ admin_login(const char *role, const char *password, const char *ip, AdminSession
 	s->created = s->last_seen = now_s();
 	s->can_act = can_act;
 	s->can_unmask = can_unmask;
+	s->trusted = false;
 	s->flash[0] = '\0';
 	pthread_mutex_unlock(&table_lock);
 	pthread_mutex_lock(&s->lock);

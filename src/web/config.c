@@ -90,6 +90,7 @@ static const KeyDef keys[] = {
 	{"admin_secure_cookie", KEY_BOOL, NULL, 0, 0},
 	{"time_zone", KEY_STRING, NULL, 0, 0},
 	{"app_case_url", KEY_STRING, NULL, 0, 0},
+	{"admin_trusted_header", KEY_STRING, NULL, 0, 0},
 };
 #define NKEYS ((int) (sizeof(keys) / sizeof(keys[0])))
 
@@ -147,7 +148,8 @@ gbnw_config_free(GbnwConfig *cfg)
 	free(cfg->admin_conninfo);
 	free(cfg->time_zone);
 	free(cfg->app_case_url);
-	cfg->admin_conninfo = cfg->time_zone = cfg->app_case_url = NULL;
+	free(cfg->admin_trusted_header);
+	cfg->admin_conninfo = cfg->time_zone = cfg->app_case_url = cfg->admin_trusted_header = NULL;
 	cfg->conninfo = cfg->meta_app_secret_file = NULL;
 	cfg->meta_verify_token_file = cfg->waha_hmac_key_file = NULL;
 }
@@ -417,6 +419,8 @@ set_key(GbnwConfig *cfg, int k, const char *value, char *err, size_t errlen)
 				str = &cfg->time_zone;
 			else if (strcmp(d->name, "app_case_url") == 0)
 				str = &cfg->app_case_url;
+			else if (strcmp(d->name, "admin_trusted_header") == 0)
+				str = &cfg->admin_trusted_header;
 			else if (strcmp(d->name, "meta_app_secret_file") == 0)
 				str = &cfg->meta_app_secret_file;
 			else if (strcmp(d->name, "meta_verify_token_file") == 0)
@@ -424,7 +428,8 @@ set_key(GbnwConfig *cfg, int k, const char *value, char *err, size_t errlen)
 			else
 				str = &cfg->waha_hmac_key_file;
 			if ((d->type == KEY_PATH || strcmp(d->name, "admin_conninfo") == 0 ||
-				 strcmp(d->name, "app_case_url") == 0) && value[0] == '\0')
+				 strcmp(d->name, "app_case_url") == 0 ||
+				 strcmp(d->name, "admin_trusted_header") == 0) && value[0] == '\0')
 			{
 				free(*str);
 				*str = NULL;	/* empty: endpoint off */
@@ -788,6 +793,19 @@ gbnw_config_parse(const char *text, size_t len, const char *name,
 	{
 		seterr(err, errlen, "%s: app_case_url must start with https:// or http://", name);
 		return false;
+	}
+	if (cfg->admin_trusted_header != NULL)
+	{
+		const char *h;
+
+		for (h = cfg->admin_trusted_header; *h; h++)
+			if (!(isalnum((unsigned char) *h) || *h == '-' || *h == '_'))
+				break;
+		if (*h != '\0' || strlen(cfg->admin_trusted_header) > 64)
+		{
+			seterr(err, errlen, "%s: admin_trusted_header must be a header name (letters, digits, - and _)", name);
+			return false;
+		}
 	}
 	if (cfg->admin_conninfo != NULL && cfg->admin_session_idle_s > cfg->admin_session_max_s)
 	{

@@ -78,6 +78,7 @@ typedef struct GbnwConfig
 	bool		admin_secure_cookie;	/* behind https: __Host- cookie, Secure */
 	char	   *time_zone;
 	char	   *app_case_url;	/* {case_id} is replaced */
+	char	   *admin_trusted_header;	/* the role, set by the proxy (loopback only) */
 	bool		set[40];		/* which keys the file set (index: key number) */
 } GbnwConfig;
 

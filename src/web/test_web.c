@@ -530,6 +530,17 @@ test_admin(void)
 	r = admin_parse("conninfo = 'dbname=x'\nadmin_conninfo = 'dbname=x'\n", "t.conf", &cfg, err, sizeof(err));
 	ok(r, "config: the page alone is something to serve (%s)", r ? "ok" : err);
 	gbnw_config_free(&cfg);
+	gbnw_config_defaults(&cfg);
+	r = admin_parse("conninfo = 'dbname=x'\nadmin_conninfo = 'dbname=x'\nadmin_trusted_header = 'X-Remote User'\n",
+					"t.conf", &cfg, err, sizeof(err));
+	ok(!r && strstr(err, "admin_trusted_header must be a header name") != NULL,
+	   "config: a trusted header with a space refused (%s)", err);
+	gbnw_config_free(&cfg);
+	gbnw_config_defaults(&cfg);
+	r = admin_parse("conninfo = 'dbname=x'\nadmin_conninfo = 'dbname=x'\nadmin_trusted_header = X-Remote-User\n",
+					"t.conf", &cfg, err, sizeof(err));
+	ok(r && strcmp(cfg.admin_trusted_header, "X-Remote-User") == 0, "config: admin_trusted_header (%s)", r ? "ok" : err);
+	gbnw_config_free(&cfg);
 }
 
 int

@@ -31,7 +31,7 @@ $node->safe_psql('postgres', q{
 	SET password_encryption = 'scram-sha-256';
 	CREATE ROLE guestbook_viewer NOLOGIN;
 	GRANT USAGE ON SCHEMA guestbook_notify TO guestbook_viewer;
-	GRANT EXECUTE ON FUNCTION guestbook_notify.page_status(), guestbook_notify.page_counts(jsonb),
+	GRANT EXECUTE ON FUNCTION guestbook_notify.page_status(), guestbook_notify.page_counts(jsonb, integer, text),
 	      guestbook_notify.page_list(text, jsonb, timestamptz, uuid, integer),
 	      guestbook_notify.page_overdue(integer), guestbook_notify.page_detail(uuid),
 	      guestbook_notify.page_opt_outs(), guestbook_notify.page_templates()
@@ -45,11 +45,14 @@ $node->safe_psql('postgres', q{
 	CREATE ROLE tamu LOGIN PASSWORD 'tamu-pass-260';
 	CREATE ROLE root_like LOGIN SUPERUSER PASSWORD 'root-pass-260';
 	CREATE ROLE dewi LOGIN PASSWORD 'dewi-pass-260' IN ROLE guestbook_admin;
+	CREATE ROLE wati LOGIN IN ROLE guestbook_viewer;
 });
 my $hba = $node->data_dir . '/pg_hba.conf';
 my $old = slurp_file($hba);
 open(my $fh, '>', $hba) or die $!;
-print $fh "local all siti,rudi,tamu,root_like,dewi scram-sha-256\n$old";
+# wati: for the trusted header (no password; a real setup uses peer with a
+# pg_ident.conf map naming the roles the daemon's OS user may become)
+print $fh "local all siti,rudi,tamu,root_like,dewi scram-sha-256\nlocal all wati trust\n$old";
 close $fh;
 $node->reload;
 
@@ -391,6 +394,15 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM guestbook_notify.opt_outs"
 is($node->safe_psql('postgres', "SELECT actor FROM guestbook_notify.page_actions WHERE action = 'opt_in'"),
 	'siti', '  logged');
 
+# a lead who opted out: prominent, in the banner and on the row
+$node->safe_psql('postgres', "UPDATE guestbook_notify.notification_queue SET recipient_role = 'lead' WHERE id = '$minus'");
+$node->safe_psql('postgres', "SELECT guestbook_notify.opt_out('0812-3456-7008', 'STOP')");
+$r = get($admin, '/notifications?tab=cancelled');
+like($r->{body}, qr/<p id="optout-warning"><strong>Kontak menolak notifikasi:<\/strong> 1 /,
+	'a lead who opted out: "Kontak menolak notifikasi" in the banner');
+like($r->{body}, qr/<tr data-id="$minus" data-status="cancelled">.*?Dibatalkan <strong class="optout">Kontak menolak notifikasi<\/strong>/,
+	'  and on the cancelled row');
+
 # ---- the overdue tab ----
 $r = get($admin, '/notifications?tab=overdue');
 is($r->{status}, 200, 'the "Terlambat" tab');
@@ -450,6 +462,34 @@ for my $i (1 .. 8)
 	last if $r->{status} != 200;
 }
 is($r->{status}, 303, 'active, but longer than admin_session_max: ended');
+# ---- the trusted header (behind the app's proxy, loopback only) ----
+my $web3 = GuestbookNotifyWeb->start($node, name => 'web3',
+	conf => { admin_listen => '127.0.0.1:0',
+		admin_conninfo => sprintf('host=%s port=%d dbname=postgres', $node->host, $node->port),
+		admin_trusted_header => 'X-Remote-User' });
+ok($web3->wait_log(qr/Notifications page on 127\.0\.0\.1:(\d+) /, 10), 'a daemon with admin_trusted_header');
+my ($P3) = $web3->log =~ /Notifications page on 127\.0\.0\.1:(\d+) /;
+$r = page($web3, $P3, path => '/notifications?tab=failed', headers => { 'X-Remote-User' => 'wati' });
+is($r->{status}, 303, 'the header names a role: logged in');
+is($r->{headers}{location}, '/notifications?tab=failed', '  back to the same page');
+my ($c3) = ($r->{headers}{'set-cookie'} // '') =~ /^(gbn_session=[^;]+)/;
+$r = page($web3, $P3, path => '/notifications?tab=failed', cookie => $c3, headers => { 'X-Remote-User' => 'wati' });
+is($r->{status}, 200, '  the list');
+like($r->{body}, qr/<strong id="who">wati<\/strong>/, '  as wati');
+unlike($r->{body}, qr/name="row_action"/, '  a viewer: no actions');
+$r = page($web3, $P3, path => '/notifications', cookie => $c3, headers => { 'X-Remote-User' => 'tamu' });
+is($r->{status}, 403, 'another name on the same session: its own login (tamu: refused by pg_hba, no password)');
+$r = page($web3, $P3, path => '/notifications', cookie => $c3);
+is($r->{status}, 303, '  and the old session is gone');
+$r = page($web3, $P3, path => '/notifications');
+is($r->{status}, 303, 'without the header: the login form');
+is($r->{headers}{location}, '/login', '  as usual');
+like($web3->log, qr/page: role "wati" logged in by X-Remote-User from 127\.0\.0\.1 \(read only\)/,
+	'the trusted login is logged');
+$web3->stop;
+$r = page($web2, $P2, path => '/notifications', headers => { 'X-Remote-User' => 'wati' });
+is($r->{status}, 303, 'a daemon without admin_trusted_header ignores the header');
+is($r->{headers}{location}, '/login', '  (the login form)');
 $web2->stop;
 
 # sessions close their connections: none left of the second daemon

@@ -97,6 +97,7 @@ def main():
                     help="stop a scenario after this long (at least 20 timed requests)")
     ap.add_argument("--cases", type=int, default=250000, help="case codes K0000001..K<cases>")
     ap.add_argument("--json")
+    ap.add_argument("--only", help="a regular expression: the scenarios to run")
     args = ap.parse_args()
     rnd = random.Random(13)
 
@@ -138,6 +139,8 @@ def main():
     if sent_p2:
         scenarios.append(("Terkirim page 2", lambda: sent_p2))
 
+    if args.only:
+        scenarios = [sc for sc in scenarios if re.search(args.only, sc[0])]
     results = []
     print("%-26s %8s %8s %8s %5s %5s  %s" % ("scenario", "p50 ms", "p95 ms", "max ms", "n", "rows", "bytes"))
     for name, mk in scenarios:

@@ -6,18 +6,28 @@
 -- grants), and one login role in each.  pg_hba.conf must ask them for a
 -- password: e.g. local all +guestbook_viewer scram-sha-256.
 CREATE ROLE guestbook_viewer NOLOGIN;
-GRANT USAGE ON SCHEMA guestbook_notify TO guestbook_viewer;
-GRANT EXECUTE ON FUNCTION guestbook_notify.page_status(), guestbook_notify.page_counts(jsonb),
-      guestbook_notify.page_list(text, jsonb, timestamptz, uuid, integer),
-      guestbook_notify.page_overdue(integer), guestbook_notify.page_detail(uuid),
-      guestbook_notify.page_opt_outs(), guestbook_notify.page_templates()
-      TO guestbook_viewer;
-
 CREATE ROLE guestbook_admin NOLOGIN;
+GRANT USAGE ON SCHEMA guestbook_notify TO guestbook_viewer;
 GRANT guestbook_viewer TO guestbook_admin;
-GRANT EXECUTE ON FUNCTION guestbook_notify.page_detail_unmasked(uuid),
-      guestbook_notify.page_act(text, uuid[], text, jsonb),
-      guestbook_notify.page_opt_in(text) TO guestbook_admin;
+-- the page's functions by name, whatever their arguments (the README lists
+-- them with their signatures; they are the same set)
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+			  WHERE p.pronamespace = 'guestbook_notify'::regnamespace
+				AND p.proname IN ('page_status', 'page_counts', 'page_list', 'page_overdue',
+								  'page_detail', 'page_opt_outs', 'page_templates') LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO guestbook_viewer', f);
+	END LOOP;
+	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+			  WHERE p.pronamespace = 'guestbook_notify'::regnamespace
+				AND p.proname IN ('page_detail_unmasked', 'page_act', 'page_opt_in') LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO guestbook_admin', f);
+	END LOOP;
+END;
+$$;
 -- the README's "Privileges" grants for the app's admin role
 GRANT USAGE ON SCHEMA guestbook_notify TO guestbook_admin;
 GRANT SELECT ON guestbook_notify.notifications, guestbook_notify.notification_attempts,

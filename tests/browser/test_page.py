@@ -182,7 +182,8 @@ class Page:
 
     def action_buttons(self):
         """Visible action controls: buttons named action (README hooks)."""
-        return [b for b in self.els("button[name=action], input[type=submit][name=action]")
+        return [b for b in self.els("button[name=action], input[type=submit][name=action],"
+                                    " button[name=row_action], input[type=submit][name=row_action]")
                 if b.is_displayed()]
 
     def axe(self, label):
@@ -229,7 +230,9 @@ def run(args, tap):
         tap.ok(p.wait(lambda: p.el("form#login-form"), what="the login form"),
                "GET / without a session leads to the login form")
         tap.ok(p.login(admin_role, admin_pw), "admin %s logs in with its PostgreSQL role" % admin_role)
-        tap.ok(admin_role in p.body_text(), "the page names the logged-in role")
+        who = p.el("#who")
+        tap.ok(who is not None and who.text.strip() == admin_role, "the page names the logged-in role (#who)",
+               who.text if who is not None else p.body_text()[:500])
         tabs = [e.get_attribute("data-tab") for e in p.els("[data-tab]")]
         tap.ok(tabs[:1] == ["attention"], "'Perlu tindakan' (attention) is the first tab", tabs)
         att = p.tab("attention")

@@ -10,12 +10,16 @@ vendor/README.md) checks the list and the detail pages for serious and
 critical violations.  Prints TAP on stdout; exit 0 when every test passed.
 
     /usr/bin/python3 tests/browser/test_page.py --url http://127.0.0.1:8089 \
-        --admin ROLE:PASSWORD --viewer ROLE:PASSWORD --out DIR [--failed-id UUID]
+        --admin ROLE:PASSWORD --viewer ROLE:PASSWORD --out DIR \
+        --failed-ids ID1,ID2 --resend-id ID2 --resend-number 628... \
+        --failed-error 131026 --psql '["psql", "-h", HOST, "-p", PORT, "-d", DB]'
 
-Screenshots go to DIR (list.png, detail.png, after_resend.png, ...); their
-paths are printed as TAP comments.  Exit 2 (and "1..0 # SKIP") when chromium
-or chromedriver is not installed; tests/t/270_page_browser.pl turns that into
-a skip.
+Screenshots of the whole page go to DIR (list.png, detail.png,
+after_resend.png, list_after_resend.png, detail_after_resend.png,
+viewer_detail.png; each with its HTML beside it); their paths are printed as
+TAP comments.  Exit 2 (and "1..0 # SKIP") when chromium, chromedriver or
+selenium is not installed; tests/t/270_page_browser.pl skips only then (it
+checks before it starts anything).
 """
 
 import argparse
@@ -28,7 +32,6 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.parse
 
 CHROMIUM = os.environ.get("GBN_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("GBN_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -111,16 +114,6 @@ class Page:
     def body_text(self):
         from selenium.webdriver.common.by import By
         return self.d.find_element(By.TAG_NAME, "body").text
-
-    def by_text(self, tags, text):
-        """Visible elements among tags whose own text (or value) is text."""
-        want = text.strip().lower()
-        found = []
-        for e in self.els(tags):
-            t = (e.text or e.get_attribute("value") or "").strip().lower()
-            if t == want and e.is_displayed():
-                found.append(e)
-        return found
 
     def wait(self, cond, timeout=15, what="condition"):
         deadline = time.time() + timeout

@@ -15,6 +15,9 @@
 #   SKIP_BUILD=1    use the extension already installed
 #   KEEP=1          keep the scratch directory (cluster, logs) at the end
 #   DEMO_TIMEOUT=N  seconds to wait for the three messages (default 30)
+#   DEMO_PAGE=1     keep the Notifications page up at the end, for a person,
+#                   until Ctrl-C (it is started and checked in any case)
+#   DEMO_PAGE_PORT  its port on 127.0.0.1 (default 8089; a free one if taken)
 # Exits non-zero if the three notifications were not sent in time.
 set -euo pipefail
 
@@ -113,6 +116,17 @@ GRANT EXECUTE ON FUNCTION guestbook_notify.webhook_receive(text, bytea, text),
       guestbook_notify.webhook_retry(integer),
       guestbook_notify.webhook_maintenance(interval, integer) TO guestbook_webhook;
 SQL
+# the Notifications page (same daemon, its admin listener): two login roles,
+# as the README's "Roles of the page", asked for a password by pg_hba.conf
+page_admin_pw="admin-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
+page_viewer_pw="viewer-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
+psql_pg -q -v admin=demo_admin -v viewer=demo_viewer -v admin_pw="'$page_admin_pw'" \
+	-v viewer_pw="'$page_viewer_pw'" -f "$here/tests/browser/page_roles.sql"
+sed -i '1i local all +guestbook_viewer scram-sha-256' "$work/data/pg_hba.conf"
+psql_pg -q -At -c 'SELECT pg_reload_conf()' >/dev/null
+page_port=${DEMO_PAGE_PORT:-8089}
+"$python" -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$page_port" 2>/dev/null \
+	|| page_port=0
 app_secret="demo-app-secret-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
 mkdir -p "$work/web"
 printf '%s' "$app_secret" >"$work/web/meta_app_secret"
@@ -122,6 +136,8 @@ conninfo = 'host=$work port=$pg_port dbname=postgres user=guestbook_webhook'
 meta_app_secret_file = '$work/web/meta_app_secret'
 maintenance_interval = 2s
 log_requests = on
+admin_listen = '127.0.0.1:$page_port'
+admin_conninfo = 'host=$work port=$pg_port dbname=postgres'
 EOF
 chown -R postgres: "$work/web"
 chmod 600 "$work/web/meta_app_secret"
@@ -140,6 +156,8 @@ if [ -z "$web_url" ]; then
 	exit 1
 fi
 echo "   $(grep 'listening on' "$work/web/web.log" | sed 's/.*LOG:  //')"
+page_url=$(sed -n 's/.*Notifications page on \(127\.0\.0\.1:[0-9]*\) .*/http:\/\/\1/p' "$work/web/web.log" | head -n1)
+echo "   $(grep 'Notifications page on' "$work/web/web.log" | sed 's/.*LOG:  //')"
 # the mock posts signed status webhooks back after each send, as Meta would:
 # the operator's message is delivered then read, the lead's delivered, and
 # the kadis's accepted but undeliverable a moment later (131026)
@@ -271,5 +289,54 @@ if [ "$receipts" != 3 ]; then
 	echo "demo.sh: FAILED: the delivery receipts and the late failure did not all arrive within ${timeout_s}s" >&2
 	exit 1
 fi
+
+# --- the Notifications page --------------------------------------------------------
+echo
+echo "== (d) the Notifications page: demo_admin logs in over HTTP and finds the late failure"
+if [ -z "$page_url" ]; then
+	echo "demo.sh: FAILED: the Notifications page did not start" >&2
+	exit 1
+fi
+"$python" - "$page_url" "$page_admin_pw" <<'PY'
+import http.cookiejar, re, sys, urllib.parse, urllib.request
+url, pw = sys.argv[1:3]
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+jar = http.cookiejar.CookieJar()
+op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+form = op.open(url + "/login", timeout=10).read().decode()
+fields = {}
+for tag in re.findall(r'<input[^>]*>', form):
+    n, v = re.search(r'name="([^"]*)"', tag), re.search(r'value="([^"]*)"', tag)
+    if n:
+        fields[n.group(1)] = v.group(1) if v else ""
+fields.update(role="demo_admin", password=pw)
+try:
+    op.open(urllib.request.Request(url + "/login", data=urllib.parse.urlencode(fields).encode(),
+                                   headers={"Origin": url}), timeout=10)
+    sys.exit("demo.sh: the login was not answered with a redirect")
+except urllib.error.HTTPError as e:
+    if e.code not in (302, 303) or "/notifications" not in (e.headers.get("Location") or ""):
+        sys.exit("demo.sh: login as demo_admin failed: HTTP %d" % e.code)
+page = op.open(url + "/notifications?tab=attention", timeout=10).read().decode()
+rows = re.findall(r'<tr[^>]*data-id="([^"]*)"[^>]*data-status="([^"]*)"', page)
+print("   'Perlu tindakan' lists %d row(s): %s" % (len(rows), ", ".join("%s (%s)" % r for r in rows)))
+if not rows:
+    sys.exit("demo.sh: the page's 'Perlu tindakan' tab is empty")
+PY
 echo "== demo OK: the operator, the lead and the kadis were messaged, with their audit rows;"
 echo "   the receipts came back (operator read, lead delivered) and the kadis's late failure needs attention"
+echo "   on the Notifications page: $page_url"
+echo "     admin (may act, sees personal data): demo_admin / $page_admin_pw"
+echo "     viewer (read only, masked):          demo_viewer / $page_viewer_pw"
+echo "   (from another machine: ssh -L ${page_url##*:}:127.0.0.1:${page_url##*:} this-host, then the same URL)"
+echo "   screenshots of the page in a real browser: run"
+echo "     sudo PROVE_TESTS=tests/t/270_page_browser.pl bash tests/run_tests.sh tap"
+echo "   and look in /tmp/guestbook_notify-test/tmp_check/browser/ (\$SCRATCH/tmp_check/browser/ with SCRATCH set):"
+echo "   list.png, detail.png, after_resend.png, list_after_resend.png, detail_after_resend.png, viewer_detail.png"
+if [ "${DEMO_PAGE:-0}" = 1 ]; then
+	echo "== DEMO_PAGE=1: the page stays up until Ctrl-C"
+	while kill -0 "$web_pid" 2>/dev/null; do sleep 1; done
+	echo "demo.sh: guestbook_notify_web stopped" >&2
+fi

@@ -4,8 +4,11 @@ set -euo pipefail
 pkgs="postgresql-15 postgresql-server-dev-15 postgresql-contrib libcurl4-openssl-dev
       libjson-c-dev libipc-run-perl pkg-config make gcc python3 python3-yaml
       python3-jsonschema ca-certificates
-      libmicrohttpd-dev libpq-dev libssl-dev"
-# (the last line: the webhook receiver, src/web)
+      libmicrohttpd-dev libpq-dev libssl-dev
+      chromium chromium-driver python3-selenium"
+# (libmicrohttpd..libssl: the webhook receiver and the page, src/web;
+# chromium, its driver and selenium: the page's browser test,
+# tests/browser/test_page.py -- Debian's own, nothing is downloaded)
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -4591,17 +4591,22 @@ BEGIN
 END;
 $$;
 
--- https://wa.me/<digits>?text=<the message, percent-encoded>
+-- https://wa.me/<digits>?text=<the message, percent-encoded>: runs of
+-- unreserved characters kept, every other run's UTF-8 bytes as %XX (a run at
+-- a time, not a character at a time: the list builds one per failed row)
 CREATE FUNCTION guestbook_notify._page_wa_link(p_number text, p_text text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT 'https://wa.me/' || p_number || '?text='
-		   || coalesce((SELECT string_agg(CASE WHEN b ~ '^[A-Za-z0-9._~-]$' THEN b
-											   ELSE '%' || upper(encode(convert_to(b, 'UTF8'), 'hex')) END, '' ORDER BY i)
-						  FROM (SELECT i, substr(p_text, i, 1) AS b
-								  FROM generate_series(1, length(p_text)) i) c), '')
+		   || coalesce((SELECT string_agg(CASE WHEN r.m[1] ~ '^[A-Za-z0-9._~-]'
+												THEN r.m[1]
+											   ELSE regexp_replace(upper(encode(convert_to(r.m[1], 'UTF8'), 'hex')),
+																   '(..)', '%\1', 'g') END,
+										  '' ORDER BY r.n)
+						  FROM regexp_matches(p_text, '[A-Za-z0-9._~-]+|[^A-Za-z0-9._~-]+', 'g')
+							   WITH ORDINALITY AS r(m, n)), '')
 $$;
 
 -- the "Terlambat" tab: cases past their first SLA rule

@@ -330,16 +330,27 @@ admin_page_detail(AdminCtx *c, const char *id)
 			buf_add(&b, " &mdash; <strong>");
 			buf_html(&b, T(c->lang, "st_failed"));
 			buf_add(&b, "</strong>");
-			if (json_object_object_get_ex(d, "delivery_error", &e) && e != NULL)
+			if (json_object_object_get_ex(d, "delivery_error", &e) && e != NULL &&
+				json_object_is_type(e, json_type_array))
+				e = json_object_array_length(e) > 0 ? json_object_array_get_idx(e, 0) : NULL;
+			if (e != NULL && json_object_is_type(e, json_type_object))
 			{
+				json_object *data;
+				const char *details = jstr(e, "details");
+
+				/* Meta's errors[]: {code, title, message, error_data: {details}} */
+				if (details == NULL &&
+					json_object_object_get_ex(e, "error_data", &data) && data != NULL &&
+					json_object_is_type(data, json_type_object))
+					details = jstr(data, "details");
 				buf_add(&b, ": <span class=\"code\">");
 				buf_html(&b, jstr(e, "code"));
 				buf_add(&b, "</span> ");
 				buf_html(&b, jstr(e, "title"));
-				if (jstr(e, "details"))
+				if (details)
 				{
 					buf_add(&b, " &mdash; ");
-					buf_html(&b, jstr(e, "details"));
+					buf_html(&b, details);
 				}
 				else if (jstr(e, "message"))
 				{

@@ -324,10 +324,17 @@ filter_form(AdminCtx *c, Buf *b, const ListFilter *lf)
 	buf_add(b, "</a>\n</fieldset></form>\n");
 }
 
-/* which actions make sense for a row of this tab */
+/*
+ * which actions apply to a row of this tab and queue status (a failure
+ * reported after sending is in "failed" but is no longer the queue's to
+ * requeue or cancel: only a resend applies)
+ */
 static void
-row_actions(AdminCtx *c, Buf *b, const char *id, const char *tab, bool has_resend)
+row_actions(AdminCtx *c, Buf *b, const char *id, const char *tab,
+			const char *status, bool has_resend)
 {
+	bool		unsent_failure = strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+
 	char		v[64];
 
 	if (!c->s->can_act)
@@ -337,12 +344,13 @@ row_actions(AdminCtx *c, Buf *b, const char *id, const char *tab, bool has_resen
 		snprintf(v, sizeof(v), "resend:%s", id);
 		admin_action_button(c, b, "row_action", v, "a_resend");
 	}
-	if (strcmp(tab, "failed") == 0 || strcmp(tab, "cancelled") == 0)
+	if ((strcmp(tab, "failed") == 0 || strcmp(tab, "cancelled") == 0) && unsent_failure)
 	{
 		snprintf(v, sizeof(v), "requeue:%s", id);
 		admin_action_button(c, b, "row_action", v, "a_requeue");
 	}
-	if (strcmp(tab, "pending") == 0 || strcmp(tab, "held") == 0 || strcmp(tab, "failed") == 0)
+	if (strcmp(tab, "pending") == 0 || strcmp(tab, "held") == 0 ||
+		(strcmp(tab, "failed") == 0 && strcmp(status, "failed") == 0))
 	{
 		snprintf(v, sizeof(v), "cancel:%s", id);
 		admin_action_button(c, b, "row_action", v, "a_cancel");
@@ -602,7 +610,7 @@ admin_page_list(AdminCtx *c)
 		buf_add(&b, "</td><td>");
 		buf_html(&b, PQgetvalue(res, i, 12));
 		buf_add(&b, "</td><td>");
-		row_actions(c, &b, id, tab, !PQgetisnull(res, i, 14));
+		row_actions(c, &b, id, tab, PQgetvalue(res, i, 3), !PQgetisnull(res, i, 14));
 		if (!PQgetisnull(res, i, 15))
 		{
 			buf_add(&b, " <a class=\"wa-link\" rel=\"noopener noreferrer\" target=\"_blank\" href=\"");

@@ -231,10 +231,19 @@ variant_off() {
 	case $1 in
 		gbn)
 			psql_pg -At -c "SELECT guestbook_notify.detach('public')" >/dev/null
-			for _ in $(seq 600); do
-				[ "$(sql_val "SELECT count(*) FROM guestbook_notify.trigger_events")" = 0 ] && break
+			local left deadline=$(( $(date +%s) + 15 ))
+			while :; do
+				left=$(sql_val "SELECT count(*) FROM guestbook_notify.trigger_events")
+				[ "$left" = 0 ] || [ "$(date +%s)" -ge "$deadline" ] && break
 				sleep 0.1
 			done
+			if [ "$left" != 0 ]; then
+				# the worker is behind (e.g. held back after a slow answer of
+				# the mock on a busy machine): the rest is resolved here, after
+				# the measured window
+				echo "   (the worker had $left events left 15 s after the run; resolved by process_events())" >&2
+				psql_pg -At -c "SELECT guestbook_notify.process_events(1000000)" >/dev/null
+			fi
 			psql_pg -c "DELETE FROM guestbook_notify.notification_queue
 			             WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < now())" ;;
 		none) ;;

@@ -669,7 +669,10 @@ BEGIN
 							'guestbook_notify_escalated_insert')
 		   AND (c.relname IN ('case_assignments', 'cases')
 				OR t.tgfoid = 'guestbook_notify._trg_event()'::regprocedure)
-		 ORDER BY 1
+		 -- cases before case_assignments: the order in which the worker
+		 -- reads them (SLA tick, render()); DROP TRIGGER's exclusive locks
+		 -- taken the other way round deadlocked with an SLA tick
+		 ORDER BY c.relname <> 'cases', 1
 	LOOP
 		EXECUTE v_trigger;
 	END LOOP;

@@ -230,7 +230,8 @@ variant_on() {
 variant_off() {
 	case $1 in
 		gbn)
-			psql_pg -At -c "SELECT guestbook_notify.detach('public')" >/dev/null
+			psql_pg -At -c "SELECT guestbook_notify.detach('public')" >/dev/null ||
+				psql_pg -At -c "SELECT guestbook_notify.detach('public')" >/dev/null
 			local left deadline=$(( $(date +%s) + 15 ))
 			while :; do
 				left=$(sql_val "SELECT count(*) FROM guestbook_notify.trigger_events")

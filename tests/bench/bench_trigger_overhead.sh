@@ -25,6 +25,10 @@
 #            bigserial primary key
 #   floor    a PL/pgSQL trigger inserting a constant 400-byte row (bigserial
 #            key, no look-up)
+#   gbn_noworker (not in the default list) attach() with the worker stopped
+#            for the run (database_name set elsewhere, reloaded): the
+#            trigger's own price, as the peers' outboxes have no consumer
+#            running here; the worker resolves the events after the run
 #
 # Rounds are interleaved: each round runs every variant once, in an order
 # rotated by one per round, so drift and other load hit all of them.  The
@@ -217,6 +221,16 @@ variant_on() {
 	case $1 in
 		none) ;;
 		gbn) psql_pg -At -c "SELECT guestbook_notify.attach('public')" >/dev/null ;;
+		gbn_noworker)
+			# the trigger alone: the worker leaves (its database no longer
+			# served), so its CPU is not part of this variant's price
+			psql_pg -c "ALTER SYSTEM SET guestbook_notify.database_name = 'bench_nobody'" \
+				-c "SELECT pg_reload_conf()" >/dev/null
+			for _ in $(seq 100); do
+				[ -z "$(bench_worker_pid)" ] && break
+				sleep 0.2
+			done
+			psql_pg -At -c "SELECT guestbook_notify.attach('public')" >/dev/null ;;
 		pg_net|minimal|floor)
 			psql_pg -c "CREATE TRIGGER bench_variant AFTER INSERT ON case_assignments
 			            FOR EACH ROW EXECUTE FUNCTION bench_${1/pg_net/pgnet}_trg()" ;;
@@ -229,7 +243,15 @@ variant_on() {
 # rows, the pending ones are deleted: each run starts with the same backlog)
 variant_off() {
 	case $1 in
-		gbn)
+		gbn|gbn_noworker)
+			if [ "$1" = gbn_noworker ]; then
+				psql_pg -c "ALTER SYSTEM RESET guestbook_notify.database_name" \
+					-c "SELECT pg_reload_conf()" >/dev/null
+				for _ in $(seq 100); do
+					[ -n "$(bench_worker_pid)" ] && break
+					sleep 0.2
+				done
+			fi
 			psql_pg -At -c "SELECT guestbook_notify.detach('public')" >/dev/null ||
 				psql_pg -At -c "SELECT guestbook_notify.detach('public')" >/dev/null
 			local left deadline=$(( $(date +%s) + 15 ))
@@ -305,6 +327,7 @@ label() {
 	case $1 in
 		none) echo "none (the app alone)" ;;
 		gbn) echo "guestbook_notify, attach() at defaults" ;;
+		gbn_noworker) echo "guestbook_notify trigger alone (worker stopped during the run)" ;;
 		pg_net) echo "pg_net-style trigger (net.http_post EMULATED, see header)" ;;
 		minimal) echo "minimal PL/pgSQL outbox (operator look-up, bigserial key)" ;;
 		floor) echo "floor: constant 400-byte row" ;;

@@ -374,7 +374,7 @@ for schema in $schemas; do
 		extra=""
 		[ "$v" = gbn ] && extra=" (worker: $(med0 "${ws[@]}") us/tx more, not in the backend figure)"
 		echo "   $schema: $v: ratio median $mr (per round: ${ratios[*]}), tps median $mt, backend CPU added $ma us/tx (per round: ${adds[*]})$extra"
-		lines+="| $(label "$v") | $mr ($(minmax "${ratios[@]}")) | $mt | $( [ "$v" = none ] && echo "$(med0 $(for r in $(seq "$rounds"); do echo "${cpu[none.$r]}"; done)) us (the app's own)" || echo "+$ma us") |"$'\n'
+		lines+="| $(label "$v") | $mr ($(minmax "${ratios[@]}")) | $mt | $( [ "$v" = none ] && echo "$(med0 $(for r in $(seq "$rounds"); do echo "${cpu[none.$r]}"; done)) us (the app's own)" || printf '%+d us' "$ma") |"$'\n'
 		if [ "$v" != none ]; then
 			bench_result "5 trigger overhead, $schema schema: $v" \
 				"$( [ "$v" = gbn ] && echo 'TPS ratio >= 0.85 and within 10 % of minimal' || echo 'comparison')" \

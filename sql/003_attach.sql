@@ -54,6 +54,30 @@ SELECT guestbook_notify.attach();
 SELECT guestbook_notify.attach('partial');
 SELECT schema_name FROM guestbook_notify.attached_schemas ORDER BY 1;
 
+-- the index the worker's case_id look-ups need (issue 14): 'partial' has
+-- none, so attach() said so above, with the statement; an index that does
+-- not start with case_id, or a partial one, does not count; one that
+-- starts with case_id (alone or with more columns) does
+CREATE INDEX partial_ca_op ON partial.case_assignments (operator_id, case_id);
+CREATE INDEX partial_ca_part ON partial.case_assignments (case_id) WHERE assigned_at IS NOT NULL;
+SELECT guestbook_notify.attach('partial');
+CREATE INDEX partial_ca_case ON partial.case_assignments (case_id);
+SELECT guestbook_notify.attach('partial');
+DROP INDEX partial.partial_ca_case;
+CREATE INDEX ON partial.case_assignments (case_id, assigned_at);
+SELECT guestbook_notify.attach('partial');
+-- a schema name that needs quoting is quoted in the statement
+CREATE SCHEMA "Front Desk";
+CREATE TABLE "Front Desk".org_units (LIKE partial.org_units);
+CREATE TABLE "Front Desk".users (LIKE partial.users);
+CREATE TABLE "Front Desk".org_unit_contacts (LIKE partial.org_unit_contacts);
+CREATE TABLE "Front Desk".cases (LIKE partial.cases);
+CREATE TABLE "Front Desk".case_assignments (LIKE partial.case_assignments);
+CREATE TABLE "Front Desk".case_events (LIKE partial.case_events);
+SELECT guestbook_notify.attach('Front Desk');
+SELECT guestbook_notify.detach('Front Desk');
+DROP SCHEMA "Front Desk" CASCADE;
+
 -- the triggers, with recognisable names
 SELECT tgrelid::regclass AS "table", tgname, tgenabled,
 	   pg_get_triggerdef(oid) AS definition

@@ -34,6 +34,9 @@ AS 'MODULE_PATHNAME', 'gbn_trg_event';
  * attach: check that <schema> has the guestbook tables and columns of SPEC
  * §1 (one error naming everything missing), that they are tables (not
  * views...) with uuid keys, create the triggers and record the schema.
+ * A NOTICE with the CREATE INDEX statement when no index of
+ * <schema>.case_assignments starts with case_id (the worker's reads of a
+ * case's latest assignment need one; the contract names primary keys only).
  * Idempotent: attaching again re-creates the triggers and returns false.  Run it as a superuser (or the tables' owner with EXECUTE
  * on the trigger functions): it is SECURITY INVOKER on purpose.
  *
@@ -162,6 +165,26 @@ BEGIN
 				   'OR (NEW.escalation_level = ''none'' AND NEW.status = ''escalated'')) '
 				   'EXECUTE FUNCTION guestbook_notify._trg_event(''escalated'')', v_schema);
 
+	-- the worker reads a case's latest assignment by case_id (the SLA
+	-- tick, render()); the contract names primary keys only, so say when
+	-- no index serves it (the app's own transactions never need it)
+	IF NOT EXISTS (
+		SELECT 1
+		  FROM pg_index i
+		  JOIN pg_class c ON c.oid = i.indrelid
+		  JOIN pg_namespace n ON n.oid = c.relnamespace
+		  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'case_id'
+		 WHERE n.nspname = v_schema AND c.relname = 'case_assignments'
+		   AND i.indkey[0] = a.attnum AND i.indisvalid AND i.indpred IS NULL) THEN
+		RAISE NOTICE 'no index of %.case_assignments starts with case_id',
+				quote_ident(v_schema)
+			USING DETAIL = 'The worker reads a case''s latest assignment by case_id (the SLA tick, render()); '
+						   'without such an index it reads the whole table each time. '
+						   'The app''s own transactions do not need it.',
+				  HINT = format('CREATE INDEX CONCURRENTLY ON %I.case_assignments (case_id, assigned_at);',
+								v_schema);
+	END IF;
+
 	INSERT INTO guestbook_notify.attached_schemas (schema_name) VALUES (v_schema)
 	ON CONFLICT (schema_name) DO NOTHING;
 	v_new := FOUND;
@@ -200,7 +223,10 @@ BEGIN
 							'guestbook_notify_escalated_insert')
 		   AND (c.relname IN ('case_assignments', 'cases')
 				OR t.tgfoid = 'guestbook_notify._trg_event()'::regprocedure)
-		 ORDER BY 1
+		 -- cases before case_assignments: the order in which the worker
+		 -- reads them (SLA tick, render()); DROP TRIGGER's exclusive locks
+		 -- taken the other way round deadlocked with an SLA tick
+		 ORDER BY c.relname <> 'cases', 1
 	LOOP
 		EXECUTE v_trigger;
 	END LOOP;

@@ -655,7 +655,10 @@ $$;
  * and their latest assignments, read as the owners of cases and
  * case_assignments (_app_select); sla_cases follows them, writing only what
  * changed (gone, changed, new).  A stage that did not change keeps its
- * stage_since.
+ * stage_since.  The open cases' ids are joined (unnest), never tested with
+ * = ANY / <> ALL of the whole array per row: with 100,000 open cases that
+ * was 10^10 comparisons (a tick cancelled by the statement timeout, with
+ * or without an index on case_assignments (case_id); issue 14).
  *
  * Long for a reason: the three statements that make sla_cases follow the
  * app (delete, update, insert) share the one reading of the app's tables.
@@ -688,7 +691,8 @@ BEGIN
 		  FROM guestbook_notify._app_select(p_schema, 'case_assignments', format(
 				'SELECT DISTINCT ON (a.case_id) a.case_id, a.id, a.operator_id AS operator,'
 				' a.assigned_at AS at'
-				' FROM %I.case_assignments a WHERE a.case_id = ANY ($1::pg_catalog.uuid[])'
+				' FROM pg_catalog.unnest($1::pg_catalog.uuid[]) AS k(id)'
+				' JOIN %I.case_assignments a ON a.case_id OPERATOR(pg_catalog.=) k.id'
 				' ORDER BY a.case_id, a.assigned_at DESC, a.id DESC', p_schema),
 				ARRAY[v_ids::text]) r;
 	END IF;
@@ -714,7 +718,8 @@ BEGIN
 
 	-- sla_cases follows it, writing only what changed: gone, changed, new
 	DELETE FROM guestbook_notify.sla_cases s
-	 WHERE s.app_schema = p_schema AND s.case_id <> ALL (v_ids);
+	 WHERE s.app_schema = p_schema
+	   AND NOT EXISTS (SELECT 1 FROM unnest(v_ids) AS k(id) WHERE k.id = s.case_id);
 
 	-- (a stage that did not change keeps its stage_since)
 	UPDATE guestbook_notify.sla_cases s

@@ -4589,6 +4589,8 @@ AS $$
 DECLARE
 	v_full boolean := has_function_privilege(session_user,
 		'guestbook_notify.page_detail_unmasked(uuid)', 'EXECUTE');
+	v_search text;
+	v_where text;
 BEGIN
 	IF lim IS NULL OR lim < 1 OR lim > 1001 THEN
 		RAISE EXCEPTION 'limit must be 1 to 1001' USING ERRCODE = 'invalid_parameter_value';
@@ -4597,9 +4599,24 @@ BEGIN
 		RAISE EXCEPTION 'the cursor is after_created and after_id together' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	-- the page's ids first (an index-only scan for the tabs and filters),
-	-- then its rows
+	-- then its rows.  With a search (outside the waiting tabs, whose rows
+	-- are few), its matches come first, from the search indexes alone: left
+	-- to the planner, "the newest 50 that match" walked the created_at
+	-- index and, for a term that matches nothing, read every row (3.5 s on
+	-- 1,000,000).
+	IF page_list.tab NOT IN ('pending', 'sending', 'held')
+	   AND btrim(coalesce(page_list.filter ->> 'q', '')) <> '' THEN
+		v_search := format(
+			'WITH s AS MATERIALIZED (SELECT q.id FROM guestbook_notify.notification_queue q WHERE %s),',
+			guestbook_notify._page_where('all', jsonb_build_object('q', page_list.filter -> 'q')));
+		v_where := 'q.id IN (SELECT s.id FROM s) AND '
+			|| guestbook_notify._page_where(page_list.tab, page_list.filter - 'q');
+	ELSE
+		v_search := 'WITH';
+		v_where := guestbook_notify._page_where(page_list.tab, page_list.filter);
+	END IF;
 	RETURN QUERY EXECUTE format(
-		'WITH p AS MATERIALIZED (SELECT q.id, q.created_at FROM guestbook_notify.notification_queue q'
+		'%s p AS MATERIALIZED (SELECT q.id, q.created_at FROM guestbook_notify.notification_queue q'
 		'   WHERE %s %s ORDER BY q.created_at DESC, q.id DESC LIMIT %s)'
 		'SELECT q.id, q.created_at, guestbook_notify._page_tab_of(q), q.status, q.delivery_status,'
 		'       q.template_key, q.recipient_role, guestbook_notify._page_mask_name(q.recipient_name),'
@@ -4615,7 +4632,7 @@ BEGIN
 		'            THEN guestbook_notify._page_wa_link(q.to_number, q.message_text) END'
 		'  FROM p JOIN guestbook_notify.notification_queue q ON q.id = p.id'
 		' ORDER BY p.created_at DESC, p.id DESC',
-		guestbook_notify._page_where(page_list.tab, page_list.filter),
+		v_search, v_where,
 		CASE WHEN after_created IS NOT NULL THEN 'AND (q.created_at, q.id) < ($1, $2)' ELSE '' END,
 		lim)
 	USING after_created, after_id, v_full;

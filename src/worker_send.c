@@ -112,8 +112,12 @@ new_result(const GbnMessage *msg, const GbnProviderOps *ops)
  * A paced message must leave soon after its slot was taken: its number's
  * next slot is t + interval + a margin (a twentieth of the interval, at
  * least 20 ms, at most 250 ms: _claim_paced), so a message that leaves
- * within the margin keeps the interval to the next.  Later than that (the
- * worker was held up), it goes back untried and is paced again.
+ * within the margin keeps the interval to the next.  It must start within
+ * half the margin: the other half is slack for what lies between our
+ * clock and the provider's (the write itself, a receiver that reads a
+ * little late), so that two messages to a number arrive at least the
+ * interval apart, not just leave so.  Later than that (the worker was held
+ * up), it goes back untried and is paced again.
  */
 static bool
 is_paced(const GbnMessage *msg, GbnPacing pacing)
@@ -128,7 +132,7 @@ leave_by(const GbnMessage *msg, GbnPacing pacing)
 	int64		margin_us;
 
 	margin_us = Min(Max((int64) pacing.interval_ms * 1000 / 20, 20000), 250000);
-	return msg->claimed_at + margin_us;
+	return msg->claimed_at + margin_us / 2;
 }
 
 static bool

@@ -535,15 +535,23 @@ $$;
 
 /*
  * _release: give back rows this backend leased but did not finish (the
- * worker is shutting down and aborted their requests).  The try is not
- * counted.  Returns how many rows were released.
+ * worker is shutting down and aborted their requests, or a paced row could
+ * not leave within its slot's margin).  The try is not counted, and neither
+ * is the recipient's hourly-cap slot the claim took for it (else rows given
+ * back on a busy machine used up a number's cap and held the rest for an
+ * hour).  Pacing rows are locked in number order, as claims take them.
+ * Returns how many rows were released.
  */
 CREATE FUNCTION guestbook_notify._release(p_ids uuid[])
 RETURNS integer
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-	WITH released AS (
+DECLARE
+	numbers text[];
+	released integer;
+BEGIN
+	WITH r AS (
 		UPDATE guestbook_notify.notification_queue q
 		   SET lease_until = NULL,
 			   leased_by = NULL,
@@ -552,8 +560,24 @@ AS $$
 		 WHERE q.id = ANY (p_ids)
 		   AND q.status = 'pending'
 		   AND q.leased_by = pg_backend_pid()
-		RETURNING 1)
-	SELECT count(*)::integer FROM released;
+		RETURNING q.to_number)
+	SELECT count(*)::integer, array_agg(r.to_number) FILTER (WHERE r.to_number IS NOT NULL)
+	  INTO released, numbers
+	  FROM r;
+	IF numbers IS NOT NULL THEN
+		PERFORM 1 FROM guestbook_notify.recipient_pacing p
+		  WHERE p.to_number = ANY (numbers)
+		  ORDER BY p.to_number
+		  FOR UPDATE;
+		UPDATE guestbook_notify.recipient_pacing p
+		   SET window_count = greatest(p.window_count - n.taken, 0)
+		  FROM (SELECT x AS to_number, count(*)::integer AS taken
+				  FROM unnest(numbers) AS x GROUP BY x) n
+		 WHERE p.to_number = n.to_number
+		   AND p.window_start > now() - interval '1 hour';
+	END IF;
+	RETURN released;
+END;
 $$;
 
 /*

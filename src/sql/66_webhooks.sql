@@ -1040,6 +1040,62 @@ $$;
  */
 
 /*
+ * _resend_in_progress: the newest resend of p_id still on its way (pending,
+ * or sent and not reported failed), or NULL.
+ */
+CREATE FUNCTION guestbook_notify._resend_in_progress(p_id uuid)
+RETURNS uuid
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT q.id
+	  FROM guestbook_notify.notification_queue q
+	 WHERE q.resent_from = p_id
+	   AND q.status IN ('pending', 'sent')
+	   AND q.delivery_status IS DISTINCT FROM 'failed'
+	 ORDER BY q.created_at DESC
+	 LIMIT 1
+$$;
+
+/*
+ * _resend_copy: queue r's message again as a new row (resent_from = r.id),
+ * wake the worker, and note it in the case's events.  Returns the new id.
+ * The callers check that r may be resent (resend(), the page's resend).
+ */
+CREATE FUNCTION guestbook_notify._resend_copy(r guestbook_notify.notification_queue)
+RETURNS uuid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_new uuid;
+BEGIN
+	INSERT INTO guestbook_notify.notification_queue AS q
+		(channel, to_number, to_number_raw, recipient_name, recipient_role, template_key,
+		 template_name, template_language, template_params, template_args, message_text,
+		 case_id, app_schema, status, scheduled_at, send_as, resent_from)
+	VALUES (r.channel, r.to_number, r.to_number_raw, r.recipient_name, r.recipient_role,
+			r.template_key, r.template_name, r.template_language, r.template_params,
+			r.template_args, r.message_text, r.case_id, r.app_schema, 'pending', now(),
+			r.send_as, r.id)
+	RETURNING q.id INTO v_new;
+	PERFORM guestbook_notify.wake();
+
+	IF r.case_id IS NOT NULL AND r.app_schema IS NOT NULL THEN
+		PERFORM guestbook_notify._case_event(r.app_schema, r.case_id, 'notification_resent',
+			jsonb_build_object('notification_id', v_new,
+							   'resent_from', r.id,
+							   'template', r.template_key,
+							   'recipient_role', r.recipient_role,
+							   'to_number', r.to_number,
+							   'previous_error', r.last_error,
+							   'by', session_user));
+	END IF;
+	RETURN v_new;
+END;
+$$;
+
+/*
  * resend: send again a message the provider accepted (status 'sent') and
  * reported failed later (delivery_status 'failed', e.g. 131026).  A new
  * pending row with the same recipient, text and template snapshot and
@@ -1082,40 +1138,12 @@ BEGIN
 				  HINT = 'opt_in() the number first if the recipient agreed.';
 	END IF;
 
-	SELECT q.id INTO v_new
-	  FROM guestbook_notify.notification_queue q
-	 WHERE q.resent_from = r.id
-	   AND q.status IN ('pending', 'sent')
-	   AND q.delivery_status IS DISTINCT FROM 'failed'
-	 ORDER BY q.created_at DESC
-	 LIMIT 1;
-	IF FOUND THEN
+	v_new := guestbook_notify._resend_in_progress(r.id);
+	IF v_new IS NOT NULL THEN
 		RAISE NOTICE 'notification % is already being resent as %', r.id, v_new;
 		RETURN v_new;
 	END IF;
-
-	INSERT INTO guestbook_notify.notification_queue AS q
-		(channel, to_number, to_number_raw, recipient_name, recipient_role, template_key,
-		 template_name, template_language, template_params, template_args, message_text,
-		 case_id, app_schema, status, scheduled_at, send_as, resent_from)
-	VALUES (r.channel, r.to_number, r.to_number_raw, r.recipient_name, r.recipient_role,
-			r.template_key, r.template_name, r.template_language, r.template_params,
-			r.template_args, r.message_text, r.case_id, r.app_schema, 'pending', now(),
-			r.send_as, r.id)
-	RETURNING q.id INTO v_new;
-	PERFORM guestbook_notify.wake();
-
-	IF r.case_id IS NOT NULL AND r.app_schema IS NOT NULL THEN
-		PERFORM guestbook_notify._case_event(r.app_schema, r.case_id, 'notification_resent',
-			jsonb_build_object('notification_id', v_new,
-							   'resent_from', r.id,
-							   'template', r.template_key,
-							   'recipient_role', r.recipient_role,
-							   'to_number', r.to_number,
-							   'previous_error', r.last_error,
-							   'by', session_user));
-	END IF;
-	RETURN v_new;
+	RETURN guestbook_notify._resend_copy(r);
 END;
 $$;
 

@@ -592,32 +592,11 @@ BEGIN
 	IF EXISTS (SELECT 1 FROM guestbook_notify.opt_outs o WHERE o.number = r.to_number) THEN
 		RAISE EXCEPTION 'recipient opted out' USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
-	SELECT q.id INTO v_new
-	  FROM guestbook_notify.notification_queue q
-	 WHERE q.resent_from = r.id AND q.status IN ('pending', 'sent')
-	   AND q.delivery_status IS DISTINCT FROM 'failed'
-	 ORDER BY q.created_at DESC LIMIT 1;
-	IF FOUND THEN
+	v_new := guestbook_notify._resend_in_progress(r.id);
+	IF v_new IS NOT NULL THEN
 		RETURN v_new;
 	END IF;
-	INSERT INTO guestbook_notify.notification_queue AS q
-		(channel, to_number, to_number_raw, recipient_name, recipient_role, template_key,
-		 template_name, template_language, template_params, template_args, message_text,
-		 case_id, app_schema, status, scheduled_at, send_as, resent_from)
-	VALUES (r.channel, r.to_number, r.to_number_raw, r.recipient_name, r.recipient_role,
-			r.template_key, r.template_name, r.template_language, r.template_params,
-			r.template_args, r.message_text, r.case_id, r.app_schema, 'pending', now(),
-			r.send_as, r.id)
-	RETURNING q.id INTO v_new;
-	PERFORM guestbook_notify.wake();
-	IF r.case_id IS NOT NULL AND r.app_schema IS NOT NULL THEN
-		PERFORM guestbook_notify._case_event(r.app_schema, r.case_id, 'notification_resent',
-			jsonb_build_object('notification_id', v_new, 'resent_from', r.id,
-							   'template', r.template_key, 'recipient_role', r.recipient_role,
-							   'to_number', r.to_number, 'previous_error', r.last_error,
-							   'by', session_user));
-	END IF;
-	RETURN v_new;
+	RETURN guestbook_notify._resend_copy(r);
 END;
 $$;
 
